@@ -1,0 +1,152 @@
+// Implementation of the shared core declared in buf.h.
+#include "buf.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace cn {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+static std::atomic<int64_t> g_bytes{0};
+
+int64_t bytesInUse() { return g_bytes.load(); }
+
+int64_t Buf::numel() const {
+  int64_t n = 1;
+  for (auto d : md.dims()) n *= d;
+  return n;
+}
+
+memory::desc plainDesc(const dims& d, dt t) {
+  if (d.empty()) return memory::desc({1}, t, tag::a);  // scalars are stored as [1]
+  memory::dims strides(d.size());
+  memory::dim s = 1;
+  for (int i = static_cast<int>(d.size()) - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= d[i];
+  }
+  return memory::desc(d, t, strides);
+}
+
+bool Buf::isPlain() const { return md == plainDesc(md.dims(), md.data_type()); }
+
+BufPtr allocBuf(const memory::desc& md, bool zero) {
+  size_t bytes = md.get_size();
+  size_t rounded = ((bytes + 63) / 64) * 64;
+  if (rounded == 0) rounded = 64;
+  char* p = static_cast<char*>(std::aligned_alloc(64, rounded));
+  if (!p) throw std::bad_alloc();
+  if (zero) std::memset(p, 0, rounded);
+  g_bytes += static_cast<int64_t>(rounded);
+  auto b = std::make_shared<Buf>();
+  b->data = std::shared_ptr<char>(p, [rounded](char* q) {
+    g_bytes -= static_cast<int64_t>(rounded);
+    std::free(q);
+  });
+  b->md = md;
+  return b;
+}
+
+BufPtr allocPlain(const dims& d, dt t, bool zero) { return allocBuf(plainDesc(d, t), zero); }
+
+BufPtr reorderTo(const BufPtr& b, const memory::desc& md) {
+  if (b->md == md) return b;
+  auto out = allocBuf(md);
+  auto src = b->mem();
+  auto dst = out->mem();
+  dnnl::reorder(src, dst).execute(stream(), src, dst);
+  stream().wait();
+  return out;
+}
+
+BufPtr toPlain(const BufPtr& b) {
+  if (b->isPlain()) return b;
+  return reorderTo(b, plainDesc(b->md.dims(), b->md.data_type()));
+}
+
+// ---- N-API glue ---------------------------------------------------------------------------
+
+Napi::Value wrap(Napi::Env env, BufPtr b) {
+  auto* holder = new BufPtr(std::move(b));
+  return Napi::External<BufPtr>::New(env, holder, [](Napi::Env, BufPtr* h) { delete h; });
+}
+
+BufPtr unwrapOpt(const Napi::Value& v, const char* what) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  return unwrap(v, what);
+}
+
+BufPtr unwrap(const Napi::Value& v, const char* what) {
+  if (!v.IsExternal()) {
+    throw Napi::TypeError::New(v.Env(), std::string(what) + ": expected a native tensor handle");
+  }
+  auto* h = v.As<Napi::External<BufPtr>>().Data();
+  if (!h || !*h) {
+    throw Napi::Error::New(v.Env(), std::string(what) + ": tensor memory was already disposed");
+  }
+  return *h;
+}
+
+dims toDims(const Napi::Value& v) {
+  auto ints = toInts(v);
+  return dims(ints.begin(), ints.end());
+}
+
+std::vector<int64_t> toInts(const Napi::Value& v) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
+  auto a = v.As<Napi::Array>();
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return out;
+}
+
+void fail(Napi::Env env, const std::string& msg) { throw Napi::Error::New(env, msg); }
+
+std::string dimsKey(const dims& d) {
+  std::ostringstream s;
+  for (auto x : d) s << x << ',';
+  return s.str();
+}
+
+std::string mdKey(const memory::desc& md) {
+  // The raw C descriptor fully identifies the layout (dims, type, blocking, strides).
+  const dnnl_memory_desc_t& c = md.data;
+  std::ostringstream s;
+  s << c.ndims << ':' << static_cast<int>(c.data_type) << ':' << static_cast<int>(c.format_kind)
+    << ':';
+  for (int i = 0; i < c.ndims; ++i) s << c.dims[i] << ',' << c.padded_dims[i] << ',';
+  if (c.format_kind == dnnl_blocked) {
+    const auto& bd = c.format_desc.blocking;
+    s << 'S';
+    for (int i = 0; i < c.ndims; ++i) s << bd.strides[i] << ',';
+    s << 'B';
+    for (int i = 0; i < bd.inner_nblks; ++i) s << bd.inner_blks[i] << '/' << bd.inner_idxs[i] << ',';
+  }
+  return s.str();
+}
+
+Napi::Value guarded(const Napi::CallbackInfo& info, const char* op,
+                    const std::function<Napi::Value()>& f) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(info.Env(), std::string(op) + ": oneDNN error: " + e.what());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());
+  }
+}
+
+}  // namespace cn

@@ -1,0 +1,110 @@
+// Shared core of the convnet addon: the Buf (a tensor's memory plus its oneDNN memory descriptor),
+// the engine/stream, layout helpers and a primitive cache. Kernel families live in their own .cc
+// files and register their exports through the Init* functions declared at the bottom.
+#pragma once
+
+#include <napi.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace cn {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+using dims = dnnl::memory::dims;
+
+/** The CPU engine (one per process). */
+dnnl::engine& engine();
+/** The stream kernels run on; every primitive is executed and waited on synchronously. */
+dnnl::stream& stream();
+
+/**
+ * Memory of one tensor. `md` is the PHYSICAL layout; `md.dims()` are the logical dims (NCHW order
+ * for 4-D). A Buf is immutable once a kernel has returned it; reshape views share `data`.
+ */
+struct Buf {
+  std::shared_ptr<char> data;  // 64-byte aligned; shared by reshape views
+  memory::desc md;
+  memory mem() const { return memory(md, engine(), data.get()); }
+  size_t bytes() const { return md.get_size(); }
+  dims logicalDims() const { return md.dims(); }
+  int64_t numel() const;
+  dt dataType() const { return md.data_type(); }
+  /** True when the layout is dense row-major over the logical dims. */
+  bool isPlain() const;
+  float* f32() const { return reinterpret_cast<float*>(data.get()); }
+  int32_t* s32() const { return reinterpret_cast<int32_t*>(data.get()); }
+};
+using BufPtr = std::shared_ptr<Buf>;
+
+/** Row-major (abcd...) descriptor for `d`. */
+memory::desc plainDesc(const dims& d, dt t = dt::f32);
+/** Allocates a Buf for `md`. `zero` fills it with zeros (needed where kernels accumulate). */
+BufPtr allocBuf(const memory::desc& md, bool zero = false);
+/** Allocates a plain f32 (or s32) Buf of dims `d`. */
+BufPtr allocPlain(const dims& d, dt t = dt::f32, bool zero = false);
+/** `b` itself if already row-major, otherwise a row-major copy (oneDNN reorder). */
+BufPtr toPlain(const BufPtr& b);
+/** `b` itself if its layout equals `md`, otherwise a copy reordered into `md`. */
+BufPtr reorderTo(const BufPtr& b, const memory::desc& md);
+/** Total bytes currently allocated by allocBuf (live Bufs). */
+int64_t bytesInUse();
+
+// ---- N-API glue -----------------------------------------------------------------------------
+/** Wraps a Buf as a JS External (the External's finalizer is only a backstop; JS calls dispose). */
+Napi::Value wrap(Napi::Env env, BufPtr b);
+/** The Buf behind a JS handle; throws a JS TypeError naming `what` if it is not a live Buf. */
+BufPtr unwrap(const Napi::Value& v, const char* what);
+/** Like unwrap, but null/undefined give nullptr. */
+BufPtr unwrapOpt(const Napi::Value& v, const char* what);
+/** A JS array of integers as dims. */
+dims toDims(const Napi::Value& v);
+/** A JS array of integers as int vector. */
+std::vector<int64_t> toInts(const Napi::Value& v);
+/** Throws a JS Error with `msg` (use for argument errors caught before calling oneDNN). */
+[[noreturn]] void fail(Napi::Env env, const std::string& msg);
+
+/** Key builder for the primitive cache: cacheKey("conv", dims..., md) etc. */
+std::string mdKey(const memory::desc& md);
+std::string dimsKey(const dims& d);
+
+/**
+ * Process-wide cache of primitive descriptors + primitives, keyed by a string that must encode
+ * every parameter that shapes the primitive (dims, strides, layouts, flags).
+ */
+template <class T>
+T& cached(const std::string& key, const std::function<T()>& make) {
+  static std::unordered_map<std::string, std::unique_ptr<T>> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  auto p = std::make_unique<T>(make());
+  T& ref = *p;
+  cache.emplace(key, std::move(p));
+  return ref;
+}
+
+/** Runs `f`, converting dnnl::error / std::exception into a JS Error prefixed with `op`. */
+Napi::Value guarded(const Napi::CallbackInfo& info, const char* op,
+                    const std::function<Napi::Value()>& f);
+
+// ---- kernel families (each .cc defines one) -------------------------------------------------
+void InitMemory(Napi::Env env, Napi::Object exports);
+void InitElementwise(Napi::Env env, Napi::Object exports);
+void InitReduce(Napi::Env env, Napi::Object exports);
+void InitLayout(Napi::Env env, Napi::Object exports);
+void InitMatmul(Napi::Env env, Napi::Object exports);
+void InitSoftmax(Napi::Env env, Napi::Object exports);
+void InitConv(Napi::Env env, Napi::Object exports);
+void InitPool(Napi::Env env, Napi::Object exports);
+void InitBatchNorm(Napi::Env env, Napi::Object exports);
+void InitResize(Napi::Env env, Napi::Object exports);
+
+}  // namespace cn

@@ -1,0 +1,93 @@
+// Host <-> native memory: creating Bufs from typed arrays, reading them back (reordering blocked
+// layouts to row-major), filling, disposing, and accounting.
+#include <algorithm>
+#include <cstring>
+
+#include "buf.h"
+
+namespace cn {
+
+static dt dtypeOf(const Napi::Value& v) {
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s == "float32") return dt::f32;
+  if (s == "int32") return dt::s32;
+  throw Napi::TypeError::New(v.Env(), "unsupported dtype " + s);
+}
+
+// fromHost(typedArray, dims, dtype) -> handle
+static Napi::Value FromHost(const Napi::CallbackInfo& info) {
+  return guarded(info, "fromHost", [&]() -> Napi::Value {
+    auto arr = info[0].As<Napi::TypedArray>();
+    dims d = toDims(info[1]);
+    dt t = dtypeOf(info[2]);
+    auto b = allocPlain(d, t);
+    size_t n = static_cast<size_t>(b->numel());
+    if (arr.ElementLength() != n) fail(info.Env(), "fromHost: data length does not match shape");
+    auto ab = arr.ArrayBuffer();
+    const char* src = static_cast<const char*>(ab.Data()) + arr.ByteOffset();
+    std::memcpy(b->data.get(), src, n * 4);
+    return wrap(info.Env(), b);
+  });
+}
+
+// toHost(handle) -> Float32Array | Int32Array (row-major)
+static Napi::Value ToHost(const Napi::CallbackInfo& info) {
+  return guarded(info, "toHost", [&]() -> Napi::Value {
+    auto b = toPlain(unwrap(info[0], "toHost"));
+    size_t n = static_cast<size_t>(b->numel());
+    auto ab = Napi::ArrayBuffer::New(info.Env(), n * 4);
+    std::memcpy(ab.Data(), b->data.get(), n * 4);
+    if (b->dataType() == dt::s32) return Napi::Int32Array::New(info.Env(), n, ab, 0);
+    return Napi::Float32Array::New(info.Env(), n, ab, 0);
+  });
+}
+
+// full(dims, dtype, value) -> handle
+static Napi::Value Full(const Napi::CallbackInfo& info) {
+  return guarded(info, "full", [&]() -> Napi::Value {
+    dims d = toDims(info[0]);
+    dt t = dtypeOf(info[1]);
+    double v = info[2].As<Napi::Number>().DoubleValue();
+    auto b = allocPlain(d, t);
+    int64_t n = b->numel();
+    if (t == dt::s32) {
+      std::fill(b->s32(), b->s32() + n, static_cast<int32_t>(v));
+    } else {
+      float f = static_cast<float>(v);
+      float* p = b->f32();
+#pragma omp parallel for if (n > 65536)
+      for (int64_t i = 0; i < n; ++i) p[i] = f;
+    }
+    return wrap(info.Env(), b);
+  });
+}
+
+// dispose(handle): frees the memory now (views sharing it keep it alive).
+static Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  if (info[0].IsExternal()) {
+    auto* h = info[0].As<Napi::External<BufPtr>>().Data();
+    if (h) h->reset();
+  }
+  return info.Env().Undefined();
+}
+
+static Napi::Value MemoryInUse(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytesInUse()));
+}
+
+// layoutOf(handle) -> string describing the physical layout (for tests and debugging)
+static Napi::Value LayoutOf(const Napi::CallbackInfo& info) {
+  auto b = unwrap(info[0], "layoutOf");
+  return Napi::String::New(info.Env(), b->isPlain() ? std::string("plain") : "blocked:" + mdKey(b->md));
+}
+
+void InitMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("fromHost", Napi::Function::New(env, FromHost));
+  exports.Set("toHost", Napi::Function::New(env, ToHost));
+  exports.Set("full", Napi::Function::New(env, Full));
+  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("memoryInUse", Napi::Function::New(env, MemoryInUse));
+  exports.Set("layoutOf", Napi::Function::New(env, LayoutOf));
+}
+
+}  // namespace cn

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One-stop set-up for convnet on Debian bookworm: installs the Debian packages the project needs
+# (oneDNN headers, a C++ toolchain, the Fashion-MNIST dataset) when they are missing, runs `npm ci`
+# when node_modules is stale, and builds the native addon and the TypeScript. Idempotent and fast
+# when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libdnnl-dev dataset-fashion-mnist g++ make python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when the lockfile changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+node scripts/build-native.mjs
+echo "setup: compiling TypeScript"
+npx tsc -p tsconfig.json
+echo "setup: done"

@@ -1,0 +1,135 @@
+/** Reverse-mode differentiation over the recorded graph. */
+import { Tensor } from '../tensor/tensor.js';
+import { fmt, sameShape } from '../tensor/shape.js';
+import { noGrad } from './grad-mode.js';
+
+/** Options of `backward`. */
+export interface BackwardOptions {
+  /** Keep the graph's saved tensors so that backward can run again through it. */
+  retainGraph?: boolean;
+}
+
+function add(a: Tensor, b: Tensor): Tensor {
+  const k = a.kernels;
+  return new Tensor(k.axpy(a.storage, b.storage, a.shape, 1), a.shape, a.dtype, k);
+}
+
+/** Tensors that produced `root`, ordered so that every tensor comes before its inputs. */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  // Iterative post-order DFS: deep nets (DenseNet-201) would overflow a recursive one.
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const [t, i] = top;
+    const inputs = t.gradFn?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1] = i + 1;
+      const c = inputs[i];
+      if (c != null && c.gradFn !== null && !seen.has(c)) {
+        seen.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order.reverse();
+}
+
+/**
+ * Computes gradients of `root` w.r.t. every leaf that requires grad and accumulates them into the
+ * leaves' `.grad`. `gradient` defaults to 1 for a one-element root (like PyTorch).
+ * @example loss.backward(); w.grad!.toArray();
+ */
+export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) {
+    throw new Error('backward: the tensor does not require grad (no input of it has requiresGrad)');
+  }
+  let seed = gradient;
+  if (seed === undefined) {
+    if (root.size !== 1) {
+      throw new Error(`backward: grad can be implicitly created only for one-element outputs, got ${fmt(root.shape)}`);
+    }
+    const k = root.kernels;
+    seed = new Tensor(k.full(root.shape, 'float32', 1), root.shape, 'float32', k);
+  } else if (!sameShape(seed.shape, root.shape)) {
+    throw new Error(`backward: gradient of shape ${fmt(seed.shape)} does not match output ${fmt(root.shape)}`);
+  }
+  const userSeed = gradient;
+
+  noGrad(() => {
+    if (root.isLeaf) {
+      accumulateLeaf(root, seed!, seed !== userSeed);
+      return;
+    }
+    const grads = new Map<Tensor, Tensor>([[root, seed!]]);
+    for (const t of topoOrder(root)) {
+      const g = grads.get(t);
+      grads.delete(t);
+      const node = t.gradFn;
+      if (g === undefined || node === null) continue;
+      const gs = node.backward(g);
+      node.inputs.forEach((input, i) => {
+        const gi = gs[i] ?? null;
+        if (gi === null) return;
+        if (input === null || !input.requiresGrad) {
+          if (gi !== g) gi.dispose();
+          return;
+        }
+        if (!sameShape(gi.shape, input.shape)) {
+          throw new Error(
+            `${node.name} backward produced a gradient of shape ${fmt(gi.shape)} for an input of shape ${fmt(input.shape)}`,
+          );
+        }
+        // A node may pass its incoming gradient straight through; never let two owners share it.
+        const owned = gi === g ? copyOf(gi) : gi;
+        if (input.isLeaf) {
+          accumulateLeaf(input, owned, true);
+        } else {
+          const prev = grads.get(input);
+          if (prev === undefined) {
+            grads.set(input, owned);
+          } else {
+            grads.set(input, add(prev, owned));
+            prev.dispose();
+            owned.dispose();
+          }
+        }
+      });
+      if (g !== userSeed) g.dispose();
+      if (!opts.retainGraph) node.release();
+    }
+  });
+}
+
+function copyOf(t: Tensor): Tensor {
+  const k = t.kernels;
+  return new Tensor(k.scalar('mul', t.storage, t.shape, 1, false), t.shape, t.dtype, k);
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor, owned: boolean): void {
+  const own = owned ? g : copyOf(g);
+  if (leaf.grad === null) {
+    leaf.grad = own.keep();
+  } else {
+    const sum = add(leaf.grad, own).keep();
+    leaf.grad.dispose();
+    own.dispose();
+    leaf.grad = sum;
+  }
+}
+
+declare module '../tensor/tensor.js' {
+  interface Tensor {
+    /** Runs reverse-mode differentiation from this tensor (see `backward`). */
+    backward(gradient?: Tensor, opts?: BackwardOptions): void;
+  }
+}
+
+Tensor.prototype.backward = function (this: Tensor, gradient?: Tensor, opts?: BackwardOptions): void {
+  backward(this, gradient, opts);
+};

@@ -1,0 +1,76 @@
+/**
+ * Backend selection. The native oneDNN backend is the default when its addon loads; the reference
+ * backend (plain TypeScript) is used otherwise, or when chosen with `CONVNET_BACKEND=reference`
+ * or `setBackend('reference')`.
+ */
+import type { Kernels } from './kernels.js';
+import { referenceKernels } from './reference/index.js';
+import { addon, addonError } from './native/addon.js';
+import { generalKernels } from './native/general.js';
+import { nnKernels } from './native/nn.js';
+
+/** Names of the available backends. */
+export type BackendName = 'native' | 'reference';
+
+let nativeKernels: Kernels | null = null;
+
+function native(): Kernels {
+  if (addon === null) {
+    throw new Error(`the native backend is unavailable: ${addonError}`);
+  }
+  if (nativeKernels === null) {
+    nativeKernels = { ...generalKernels(addon), ...nnKernels(addon), name: 'native' };
+  }
+  return nativeKernels;
+}
+
+/** True when the oneDNN addon loaded. */
+export function nativeAvailable(): boolean {
+  return addon !== null;
+}
+
+function initial(): Kernels {
+  const env = process.env.CONVNET_BACKEND;
+  if (env === 'reference') return referenceKernels;
+  if (env === 'native') return native();
+  if (env !== undefined && env !== '') {
+    throw new Error(`CONVNET_BACKEND must be 'native' or 'reference', got '${env}'`);
+  }
+  return addon !== null ? native() : referenceKernels;
+}
+
+let current: Kernels | null = null;
+
+/** The backend new tensors are created on. */
+export function getBackend(): Kernels {
+  if (current === null) current = initial();
+  return current;
+}
+
+/**
+ * Chooses the backend for tensors created from now on.
+ * @example setBackend('reference') // the pure TypeScript oracle
+ */
+export function setBackend(name: BackendName): void {
+  current = backendByName(name);
+}
+
+/** The kernels of a backend by name (throws if unavailable). */
+export function backendByName(name: BackendName): Kernels {
+  if (name === 'reference') return referenceKernels;
+  if (name === 'native') return native();
+  throw new Error(`unknown backend '${String(name)}' (expected 'native' or 'reference')`);
+}
+
+/** Runs `fn` with `name` as the current backend, restoring the previous one afterwards. */
+export function withBackend<T>(name: BackendName, fn: () => T): T {
+  const prev = getBackend();
+  current = backendByName(name);
+  try {
+    return fn();
+  } finally {
+    current = prev;
+  }
+}
+
+export type { Kernels } from './kernels.js';

@@ -1,0 +1,26 @@
+/**
+ * convnet — deep learning in TypeScript on a native oneDNN backend.
+ * @example
+ * import * as cn from 'convnet';
+ * const x = cn.randn([4, 1, 28, 28]);
+ * const w = cn.randn([6, 1, 5, 5], { requiresGrad: true });
+ * const loss = cn.conv2d(x, w).relu().mean();
+ * loss.backward();
+ */
+export * from './tensor/index.js';
+export * from './autograd/index.js';
+export * from './ops/index.js';
+export { getBackend, setBackend, withBackend, backendByName, nativeAvailable, type BackendName } from './backend/index.js';
+export type {
+  Kernels,
+  Storage,
+  Shape,
+  DType,
+  HostArray,
+  UnaryOp,
+  BinaryOp,
+  ReduceOp,
+  Conv2dParams,
+  Pool2dParams,
+} from './backend/kernels.js';
+export * as data from './data/index.js';

@@ -1,0 +1,74 @@
+/**
+ * Deterministic memory management. Native tensors hold memory outside the JS heap, and a
+ * synchronous training loop never yields to run finalizers, so memory is released explicitly:
+ * `tidy(fn)` disposes every tensor created inside `fn` except what `fn` returns and what was
+ * `keep()`-ed; `dispose(x)` frees at once.
+ */
+
+/** What scopes need of a tensor. */
+export interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
+
+const stack: Set<Disposable>[] = [];
+
+/** Registers a new tensor with the innermost scope (no-op outside any scope). */
+export function track(t: Disposable): void {
+  const top = stack[stack.length - 1];
+  if (top !== undefined) top.add(t);
+}
+
+/** Removes `t` from every open scope so that no scope disposes it; returns `t`. */
+export function keep<T extends Disposable>(t: T): T {
+  for (const s of stack) s.delete(t);
+  return t;
+}
+
+function collect(result: unknown, out: Set<Disposable>, depth = 0): void {
+  if (result === null || typeof result !== 'object' || depth > 4) return;
+  if (typeof (result as Disposable).dispose === 'function' && 'isDisposed' in (result as object)) {
+    out.add(result as Disposable);
+    return;
+  }
+  if (Array.isArray(result)) {
+    for (const r of result) collect(r, out, depth + 1);
+  } else if (Object.getPrototypeOf(result) === Object.prototype) {
+    for (const r of Object.values(result as object)) collect(r, out, depth + 1);
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor created during it, except the tensors in its result (a
+ * tensor, or arrays/plain objects of tensors), which move to the enclosing scope.
+ * @example const loss = tidy(() => crossEntropy(net.forward(x), y)); // intermediates freed
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Disposable>();
+  stack.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    stack.pop();
+  }
+  const survivors = new Set<Disposable>();
+  collect(result, survivors);
+  for (const t of scope) {
+    if (!survivors.has(t)) t.dispose();
+  }
+  for (const t of survivors) track(t);
+  return result;
+}
+
+/** Disposes a tensor or every tensor in an array/object. */
+export function dispose(x: unknown): void {
+  const all = new Set<Disposable>();
+  collect(x, all);
+  for (const t of all) t.dispose();
+}
+
+/** Number of open scopes (for tests). */
+export function scopeDepth(): number {
+  return stack.length;
+}

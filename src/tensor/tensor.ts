@@ -1,0 +1,160 @@
+/**
+ * The Tensor: a shape, a dtype and a backend storage handle, plus what autograd needs (`grad`,
+ * `requiresGrad`, the node that made it). Host data is read only on demand (`toArray`, `item`), so a
+ * backend may keep data in its own layout and reorder only at the boundary.
+ */
+import type { DType, HostArray, Kernels, Shape, Storage } from '../backend/kernels.js';
+import { fmt, numel } from './shape.js';
+import { keep, track } from './scope.js';
+
+/**
+ * A recorded operation in the autograd graph (implemented in autograd/). `inputs[i]` receives the
+ * i-th gradient returned by `backward`.
+ */
+export interface GradNode {
+  /** Op name, for error messages. */
+  readonly name: string;
+  /** The op's tensor inputs (null where the input needs no gradient). */
+  readonly inputs: readonly (Tensor | null)[];
+  /** Gradients w.r.t. each input given the gradient of the output. */
+  backward(gy: Tensor): (Tensor | null)[];
+  /** Frees what the node saved for backward. */
+  release(): void;
+}
+
+/** A multi-dimensional array on a backend. */
+export class Tensor {
+  /** Logical dimensions (row-major). */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+  /** The backend that owns the storage. */
+  readonly kernels: Kernels;
+  /** Gradient accumulated by `backward()` (leaf tensors that require grad). */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor when it was recorded for autograd. */
+  gradFn: GradNode | null = null;
+  private _storage: Storage | null;
+  private _requiresGrad = false;
+
+  /** Wraps an existing storage (ops use this; users call the creation functions). */
+  constructor(storage: Storage, shape: Shape, dtype: DType, kernels: Kernels) {
+    this._storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.kernels = kernels;
+    track(this);
+  }
+
+  /** The backend storage; throws a clear error when the tensor was disposed. */
+  get storage(): Storage {
+    if (this._storage === null) {
+      throw new Error(`tensor of shape ${fmt(this.shape)} was disposed and can no longer be used`);
+    }
+    return this._storage;
+  }
+
+  /** Whether gradients flow into this tensor. Only float32 tensors can require grad. */
+  get requiresGrad(): boolean {
+    return this._requiresGrad;
+  }
+  set requiresGrad(v: boolean) {
+    if (v && this.dtype !== 'float32') {
+      throw new Error(`requiresGrad: only float32 tensors can require gradients (got ${this.dtype})`);
+    }
+    this._requiresGrad = v;
+  }
+
+  /** Marks this tensor as requiring grad (chainable). */
+  requiresGrad_(v = true): this {
+    this.requiresGrad = v;
+    return this;
+  }
+
+  /** Number of dimensions. */
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  /** True once `dispose()` ran. */
+  get isDisposed(): boolean {
+    return this._storage === null;
+  }
+
+  /** True for tensors not produced by a recorded op (user-created or detached). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** Row-major host copy of the data. */
+  toArray(): HostArray {
+    return this.kernels.toHost(this.storage, this.shape, this.dtype);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) {
+      throw new Error(`item: tensor of shape ${fmt(this.shape)} has ${this.size} elements, expected 1`);
+    }
+    return this.toArray()[0]!;
+  }
+
+  /** Nested JS arrays (like PyTorch's `tolist()`). */
+  tolist(): unknown {
+    const data = this.toArray();
+    if (this.ndim === 0) return data[0];
+    const build = (dim: number, offset: number): unknown[] => {
+      const n = this.shape[dim]!;
+      const stride = numel(this.shape.slice(dim + 1));
+      const out: unknown[] = [];
+      for (let i = 0; i < n; i++) {
+        out.push(dim === this.ndim - 1 ? data[offset + i] : build(dim + 1, offset + i * stride));
+      }
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** Frees the storage now (also the grad). Safe to call twice. */
+  dispose(): void {
+    if (this._storage !== null) {
+      this.kernels.dispose(this._storage);
+      this._storage = null;
+    }
+    if (this.grad !== null) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+    this.gradFn = null;
+  }
+
+  /**
+   * Replaces this tensor's storage by `other`'s (which must have the same shape and dtype), freeing
+   * the old one; `other` is left disposed. Used by optimizers to update parameters in place.
+   */
+  assign(other: Tensor): this {
+    if (other.kernels !== this.kernels || other.dtype !== this.dtype || other.size !== this.size) {
+      throw new Error(`assign: cannot assign ${other.dtype} ${fmt(other.shape)} to ${this.dtype} ${fmt(this.shape)}`);
+    }
+    const s = other.storage;
+    other._storage = null;
+    if (this._storage !== null && this._storage !== s) this.kernels.dispose(this._storage);
+    this._storage = s;
+    return this;
+  }
+
+  /** Removes the tensor from every open `tidy` scope so it survives them; returns it. */
+  keep(): this {
+    return keep(this);
+  }
+
+  /** Short description for logs: `Tensor(float32 [2, 3])`. */
+  toString(): string {
+    return `Tensor(${this.dtype} ${fmt(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
