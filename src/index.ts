@@ -24,3 +24,5 @@ export type {
   Pool2dParams,
 } from './backend/kernels.js';
 export * as data from './data/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';

@@ -1,5 +1,185 @@
-// (placeholder until this kernel family is written)
+// Batch normalization on oneDNN (training forward with batch statistics, inference with given
+// statistics, backward). Works directly on the layout the input arrives in (a blocked conv output
+// stays blocked: y and dx take x's layout). Per-channel vectors (gamma, beta, mean, var and their
+// gradients) are plain [C].
+#include <sstream>
+
 #include "buf.h"
+
 namespace cn {
-void InitBatchNorm(Napi::Env, Napi::Object) {}
+
+// Defined in conv.cc.
+BufPtr nnAsDims(const BufPtr& b, const dims& d);
+
+namespace {
+
+using dnnl::normalization_flags;
+using dnnl::prop_kind;
+
+struct FwdEntry {
+  dnnl::batch_normalization_forward::primitive_desc pd;
+  dnnl::batch_normalization_forward prim;
+};
+
+struct BwdEntry {
+  dnnl::batch_normalization_backward::primitive_desc pd;
+  dnnl::batch_normalization_backward prim;
+};
+
+const normalization_flags kScaleShift = normalization_flags::use_scale | normalization_flags::use_shift;
+
+std::string epsKey(float eps) {
+  std::ostringstream s;
+  s.precision(9);
+  s << eps;
+  return s.str();
+}
+
+FwdEntry& fwdEntry(const memory::desc& md, float eps, bool training) {
+  std::string key = std::string(training ? "bnT|" : "bnI|") + mdKey(md) + '|' + epsKey(eps);
+  return cached<FwdEntry>(key, [&]() {
+    auto flags = training ? kScaleShift : (kScaleShift | normalization_flags::use_global_stats);
+    dnnl::batch_normalization_forward::desc d(
+        training ? prop_kind::forward_training : prop_kind::forward_inference, md, eps, flags);
+    FwdEntry e;
+    e.pd = dnnl::batch_normalization_forward::primitive_desc(d, engine());
+    e.prim = dnnl::batch_normalization_forward(e.pd);
+    return e;
+  });
+}
+
+BwdEntry& bwdEntry(const memory::desc& md, float eps) {
+  return cached<BwdEntry>("bnB|" + mdKey(md) + '|' + epsKey(eps), [&]() {
+    auto& f = fwdEntry(md, eps, true);
+    dnnl::batch_normalization_backward::desc d(prop_kind::backward, md, md, eps, kScaleShift);
+    BwdEntry e;
+    e.pd = dnnl::batch_normalization_backward::primitive_desc(d, engine(), f.pd);
+    e.prim = dnnl::batch_normalization_backward(e.pd);
+    return e;
+  });
+}
+
+/** A per-channel vector as plain [C]. */
+BufPtr channelVec(const Napi::Value& v, const char* what, int64_t c) {
+  return toPlain(nnAsDims(unwrap(v, what), {c}));
+}
+
+dims checkedDims(const Napi::CallbackInfo& info, const Napi::Value& v, const char* op) {
+  auto d = toDims(v);
+  if (d.size() < 2 || d.size() > 5) fail(info.Env(), std::string(op) + ": expected [N, C, ...]");
+  return d;
+}
+
+bool hasZero(const dims& d) {
+  for (auto v : d)
+    if (v == 0) return true;
+  return false;
+}
+
+// batchNormTrain(x, xDims, gamma, beta, eps) -> [y, mean, var]
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  return guarded(info, "batchNormTrain", [&]() -> Napi::Value {
+    auto xd = checkedDims(info, info[1], "batchNormTrain");
+    const int64_t C = xd[1];
+    auto x = nnAsDims(unwrap(info[0], "batchNormTrain x"), xd);
+    auto gamma = channelVec(info[2], "batchNormTrain gamma", C);
+    auto beta = channelVec(info[3], "batchNormTrain beta", C);
+    float eps = static_cast<float>(info[4].As<Napi::Number>().DoubleValue());
+    auto mean = allocPlain({C}, dt::f32, true);
+    auto var = allocPlain({C}, dt::f32, true);
+    BufPtr y;
+    if (hasZero(xd)) {
+      y = allocPlain(xd, dt::f32, true);
+    } else {
+      auto& e = fwdEntry(x->md, eps, true);
+      y = allocBuf(x->md);
+      e.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()},
+                                {DNNL_ARG_DST, y->mem()},
+                                {DNNL_ARG_SCALE, gamma->mem()},
+                                {DNNL_ARG_SHIFT, beta->mem()},
+                                {DNNL_ARG_MEAN, mean->mem()},
+                                {DNNL_ARG_VARIANCE, var->mem()}});
+      stream().wait();
+    }
+    auto out = Napi::Array::New(info.Env(), 3);
+    out.Set(0u, wrap(info.Env(), y));
+    out.Set(1u, wrap(info.Env(), mean));
+    out.Set(2u, wrap(info.Env(), var));
+    return out;
+  });
+}
+
+// batchNormInference(x, xDims, gamma, beta, mean, var, eps) -> y
+Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
+  return guarded(info, "batchNormInference", [&]() -> Napi::Value {
+    auto xd = checkedDims(info, info[1], "batchNormInference");
+    const int64_t C = xd[1];
+    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, dt::f32, true));
+    auto x = nnAsDims(unwrap(info[0], "batchNormInference x"), xd);
+    auto gamma = channelVec(info[2], "batchNormInference gamma", C);
+    auto beta = channelVec(info[3], "batchNormInference beta", C);
+    auto mean = channelVec(info[4], "batchNormInference mean", C);
+    auto var = channelVec(info[5], "batchNormInference var", C);
+    float eps = static_cast<float>(info[6].As<Napi::Number>().DoubleValue());
+    auto& e = fwdEntry(x->md, eps, false);
+    auto y = allocBuf(x->md);
+    e.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()},
+                              {DNNL_ARG_DST, y->mem()},
+                              {DNNL_ARG_SCALE, gamma->mem()},
+                              {DNNL_ARG_SHIFT, beta->mem()},
+                              {DNNL_ARG_MEAN, mean->mem()},
+                              {DNNL_ARG_VARIANCE, var->mem()}});
+    stream().wait();
+    return wrap(info.Env(), y);
+  });
+}
+
+// batchNormBackward(dy, x, xDims, gamma, mean, var, eps) -> [dx, dgamma, dbeta]
+Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
+  return guarded(info, "batchNormBackward", [&]() -> Napi::Value {
+    auto xd = checkedDims(info, info[2], "batchNormBackward");
+    const int64_t C = xd[1];
+    auto gamma = channelVec(info[3], "batchNormBackward gamma", C);
+    auto mean = channelVec(info[4], "batchNormBackward mean", C);
+    auto var = channelVec(info[5], "batchNormBackward var", C);
+    float eps = static_cast<float>(info[6].As<Napi::Number>().DoubleValue());
+    auto dgamma = allocPlain({C}, dt::f32, true);
+    auto dbeta = allocPlain({C}, dt::f32, true);
+    BufPtr dx;
+    if (hasZero(xd)) {
+      dx = allocPlain(xd, dt::f32, true);
+    } else {
+      auto x = nnAsDims(unwrap(info[1], "batchNormBackward x"), xd);
+      auto dy = reorderTo(nnAsDims(unwrap(info[0], "batchNormBackward dy"), xd), x->md);
+      auto& e = bwdEntry(x->md, eps);
+      dx = allocBuf(x->md);
+      // oneDNN 2.6 wants the shift argument with use_shift even though backward never reads it.
+      auto shift = allocPlain({C}, dt::f32, true);
+      e.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()},
+                                {DNNL_ARG_DIFF_DST, dy->mem()},
+                                {DNNL_ARG_MEAN, mean->mem()},
+                                {DNNL_ARG_VARIANCE, var->mem()},
+                                {DNNL_ARG_SCALE, gamma->mem()},
+                                {DNNL_ARG_SHIFT, shift->mem()},
+                                {DNNL_ARG_DIFF_SRC, dx->mem()},
+                                {DNNL_ARG_DIFF_SCALE, dgamma->mem()},
+                                {DNNL_ARG_DIFF_SHIFT, dbeta->mem()}});
+      stream().wait();
+    }
+    auto out = Napi::Array::New(info.Env(), 3);
+    out.Set(0u, wrap(info.Env(), dx));
+    out.Set(1u, wrap(info.Env(), dgamma));
+    out.Set(2u, wrap(info.Env(), dbeta));
+    return out;
+  });
+}
+
+}  // namespace
+
+void InitBatchNorm(Napi::Env env, Napi::Object exports) {
+  exports.Set("batchNormTrain", Napi::Function::New(env, BatchNormTrain));
+  exports.Set("batchNormInference", Napi::Function::New(env, BatchNormInference));
+  exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackward));
+}
+
 }  // namespace cn

@@ -2,6 +2,7 @@
 #include "buf.h"
 
 #include <atomic>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -20,7 +21,57 @@ dnnl::stream& stream() {
 
 static std::atomic<int64_t> g_bytes{0};
 
+// A caching allocator. Training allocates the same sizes every step; glibc hands blocks above its
+// mmap threshold (<= 32 MB) straight back to the OS on free, so every step would page-fault and
+// zero-fill hundreds of MB of fresh mappings (measured: 300-500 ms per 51 MB output on this VM,
+// against ~10 ms when the memory is reused). Freed blocks are therefore kept in per-size free
+// lists and handed out again; the cache is bounded and can be emptied.
+namespace {
+std::mutex g_cacheMutex;
+std::unordered_map<size_t, std::vector<char*>> g_free;
+int64_t g_cached = 0;
+const int64_t kCacheCap = int64_t(6) << 30;  // keep at most 6 GiB of free blocks
+
+char* takeBlock(size_t rounded) {
+  {
+    std::lock_guard<std::mutex> lock(g_cacheMutex);
+    auto it = g_free.find(rounded);
+    if (it != g_free.end() && !it->second.empty()) {
+      char* p = it->second.back();
+      it->second.pop_back();
+      g_cached -= static_cast<int64_t>(rounded);
+      return p;
+    }
+  }
+  return static_cast<char*>(std::aligned_alloc(64, rounded));
+}
+
+void giveBlock(char* p, size_t rounded) {
+  std::lock_guard<std::mutex> lock(g_cacheMutex);
+  if (g_cached + static_cast<int64_t>(rounded) > kCacheCap) {
+    std::free(p);
+    return;
+  }
+  g_free[rounded].push_back(p);
+  g_cached += static_cast<int64_t>(rounded);
+}
+}  // namespace
+
 int64_t bytesInUse() { return g_bytes.load(); }
+
+int64_t bytesCached() {
+  std::lock_guard<std::mutex> lock(g_cacheMutex);
+  return g_cached;
+}
+
+void emptyCache() {
+  std::lock_guard<std::mutex> lock(g_cacheMutex);
+  for (auto& kv : g_free) {
+    for (char* p : kv.second) std::free(p);
+  }
+  g_free.clear();
+  g_cached = 0;
+}
 
 int64_t Buf::numel() const {
   int64_t n = 1;
@@ -45,14 +96,14 @@ BufPtr allocBuf(const memory::desc& md, bool zero) {
   size_t bytes = md.get_size();
   size_t rounded = ((bytes + 63) / 64) * 64;
   if (rounded == 0) rounded = 64;
-  char* p = static_cast<char*>(std::aligned_alloc(64, rounded));
+  char* p = takeBlock(rounded);
   if (!p) throw std::bad_alloc();
   if (zero) std::memset(p, 0, rounded);
   g_bytes += static_cast<int64_t>(rounded);
   auto b = std::make_shared<Buf>();
   b->data = std::shared_ptr<char>(p, [rounded](char* q) {
     g_bytes -= static_cast<int64_t>(rounded);
-    std::free(q);
+    giveBlock(q, rounded);
   });
   b->md = md;
   return b;

@@ -57,6 +57,10 @@ BufPtr toPlain(const BufPtr& b);
 BufPtr reorderTo(const BufPtr& b, const memory::desc& md);
 /** Total bytes currently allocated by allocBuf (live Bufs). */
 int64_t bytesInUse();
+/** Bytes of freed blocks kept by the caching allocator for reuse. */
+int64_t bytesCached();
+/** Returns every cached free block to the system. */
+void emptyCache();
 
 // ---- N-API glue -----------------------------------------------------------------------------
 /** Wraps a Buf as a JS External (the External's finalizer is only a backstop; JS calls dispose). */

@@ -1,5 +1,177 @@
-// (placeholder until this kernel family is written)
+// Linear algebra on oneDNN matmul: batched matmul (transposes expressed as strides, batch
+// broadcasting via batch dims of 1), linear (weights used transposed through strides, fused bias)
+// and its backward (dx = dy W, dW = dy^T x, db = column sums of dy). Inputs are made plain first.
 #include "buf.h"
+
 namespace cn {
-void InitMatmul(Napi::Env, Napi::Object) {}
+namespace gen {
+// defined in elementwise.cc / reduce.cc
+dims normDims(const dims& d);
+int64_t prodOf(const dims& d);
+BufPtr asDims(const BufPtr& b, const dims& d);
+BufPtr castTo(const BufPtr& x, dt to);
+BufPtr reduceAxes(int kind, const BufPtr& x, const dims& shape, const std::vector<int64_t>& axes);
+}  // namespace gen
+
+using namespace gen;
+
+namespace {
+
+dims rowMajorStrides(const dims& d) {
+  dims s(d.size());
+  int64_t st = 1;
+  for (int i = static_cast<int>(d.size()) - 1; i >= 0; --i) {
+    s[i] = st;
+    st *= d[i];
+  }
+  return s;
+}
+
+/** A plain f32 copy-free view of `b` with dims `d`. */
+BufPtr plainF32(const BufPtr& b, const dims& d) { return toPlain(asDims(castTo(b, dt::f32), d)); }
+
+/** dst (plain, dims of dstDims) = src x weights (+ bias) on the given (possibly strided) descriptors. */
+BufPtr runMatmul(const memory::desc& srcMd, const BufPtr& src, const memory::desc& wMd, const BufPtr& w,
+                 const memory::desc* biasMd, const BufPtr& bias, const dims& dstDims) {
+  auto y = allocPlain(dstDims);
+  const memory::desc dstMd = y->md;
+  std::string key = "gen.matmul:" + mdKey(srcMd) + "|" + mdKey(wMd) + "|" +
+                    (biasMd ? mdKey(*biasMd) : std::string("-")) + "|" + mdKey(dstMd);
+  auto& prim = cached<dnnl::matmul>(key, [&]() {
+    dnnl::matmul::primitive_desc pd =
+        biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, engine())
+               : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, engine());
+    return dnnl::matmul(pd);
+  });
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(srcMd, engine(), src->data.get())},
+                                       {DNNL_ARG_WEIGHTS, memory(wMd, engine(), w->data.get())},
+                                       {DNNL_ARG_DST, y->mem()}};
+  if (biasMd) args.insert({DNNL_ARG_BIAS, memory(*biasMd, engine(), bias->data.get())});
+  prim.execute(stream(), args);
+  stream().wait();
+  return y;
+}
+
+BufPtr matmulImpl(const BufPtr& aIn, dims aS, const BufPtr& bIn, dims bS, bool ta, bool tb) {
+  if (aS.size() < 2 || bS.size() < 2) throw std::runtime_error("matmul needs inputs of rank >= 2");
+  const size_t r = std::max(aS.size(), bS.size());
+  aS.insert(aS.begin(), r - aS.size(), 1);
+  bS.insert(bS.begin(), r - bS.size(), 1);
+  const int64_t M = ta ? aS[r - 1] : aS[r - 2], K = ta ? aS[r - 2] : aS[r - 1];
+  const int64_t Kb = tb ? bS[r - 1] : bS[r - 2], N = tb ? bS[r - 2] : bS[r - 1];
+  if (K != Kb) throw std::runtime_error("inner dimensions differ (" + std::to_string(K) + " vs " + std::to_string(Kb) + ")");
+  dims outDims(r), aD(r), bD(r);
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (aS[i] != bS[i] && aS[i] != 1 && bS[i] != 1) throw std::runtime_error("batch dims do not broadcast");
+    outDims[i] = std::max(aS[i], bS[i]);
+    aD[i] = aS[i];
+    bD[i] = bS[i];
+  }
+  outDims[r - 2] = M;
+  outDims[r - 1] = N;
+  aD[r - 2] = M;
+  aD[r - 1] = K;
+  bD[r - 2] = K;
+  bD[r - 1] = N;
+  if (prodOf(outDims) == 0) return allocPlain(outDims);
+  if (K == 0) return allocPlain(outDims, dt::f32, true);
+  auto a = plainF32(aIn, aS), b = plainF32(bIn, bS);
+  dims as = rowMajorStrides(aS), bs = rowMajorStrides(bS);
+  // logical [.., M, K] over the stored [.., M, K] or [.., K, M]
+  if (ta) std::swap(as[r - 2], as[r - 1]);
+  if (tb) std::swap(bs[r - 2], bs[r - 1]);
+  return runMatmul(memory::desc(aD, dt::f32, as), a, memory::desc(bD, dt::f32, bs), b, nullptr, nullptr,
+                   outDims);
+}
+
+// matmul(a, aShape, b, bShape, transA, transB) -> handle [.., M, N] (plain)
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  return guarded(info, "matmul", [&]() -> Napi::Value {
+    return wrap(info.Env(), matmulImpl(unwrap(info[0], "matmul"), toDims(info[1]), unwrap(info[2], "matmul"),
+                                       toDims(info[3]), info[4].As<Napi::Boolean>().Value(),
+                                       info[5].As<Napi::Boolean>().Value()));
+  });
+}
+
+// linear(x, xShape [N, I], w, wShape [O, I], b | null) -> handle [N, O] (plain)
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  return guarded(info, "linear", [&]() -> Napi::Value {
+    const dims xS = toDims(info[1]), wS = toDims(info[3]);
+    if (xS.size() != 2 || wS.size() != 2 || xS[1] != wS[1]) throw std::runtime_error("expected x [N, I] and w [O, I]");
+    const int64_t N = xS[0], I = xS[1], O = wS[0];
+    auto bias = unwrapOpt(info[4], "linear");
+    if (N * O == 0) return wrap(info.Env(), allocPlain({N, O}));
+    auto x = plainF32(unwrap(info[0], "linear"), xS);
+    auto w = plainF32(unwrap(info[2], "linear"), wS);
+    if (I == 0) {
+      // y = b broadcast over rows (or zeros)
+      auto y = allocPlain({N, O}, dt::f32, true);
+      if (bias) {
+        auto b = plainF32(bias, {O});
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t o = 0; o < O; ++o) y->f32()[n * O + o] = b->f32()[o];
+      }
+      return wrap(info.Env(), y);
+    }
+    const memory::desc xMd = x->md;
+    const memory::desc wT({I, O}, dt::f32, dims{1, I});  // W^T through strides
+    if (bias) {
+      auto b = plainF32(bias, {1, O});
+      const memory::desc bMd = b->md;
+      return wrap(info.Env(), runMatmul(xMd, x, wT, w, &bMd, b, {N, O}));
+    }
+    return wrap(info.Env(), runMatmul(xMd, x, wT, w, nullptr, nullptr, {N, O}));
+  });
+}
+
+// linearBackward(dy, x, xShape, w, wShape, hasBias, needDx) -> { dx | null, dw, db | null }
+Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
+  return guarded(info, "linearBackward", [&]() -> Napi::Value {
+    const dims xS = toDims(info[2]), wS = toDims(info[4]);
+    if (xS.size() != 2 || wS.size() != 2 || xS[1] != wS[1]) throw std::runtime_error("expected x [N, I] and w [O, I]");
+    const int64_t N = xS[0], I = xS[1], O = wS[0];
+    const bool hasBias = info[5].As<Napi::Boolean>().Value();
+    const bool needDx = info[6].As<Napi::Boolean>().Value();
+    auto dy = plainF32(unwrap(info[0], "linearBackward"), {N, O});
+    auto x = plainF32(unwrap(info[1], "linearBackward"), xS);
+    auto w = plainF32(unwrap(info[3], "linearBackward"), wS);
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    const bool empty = N * I * O == 0;
+    // dx [N, I] = dy [N, O] @ W [O, I]
+    if (!needDx) {
+      out.Set("dx", env.Null());
+    } else if (empty) {
+      out.Set("dx", wrap(env, allocPlain({N, I}, dt::f32, true)));
+    } else {
+      out.Set("dx", wrap(env, runMatmul(dy->md, dy, w->md, w, nullptr, nullptr, {N, I})));
+    }
+    // dW [O, I] = dy^T [O, N] @ x [N, I]
+    if (empty) {
+      out.Set("dw", wrap(env, allocPlain({O, I}, dt::f32, true)));
+    } else {
+      const memory::desc dyT({O, N}, dt::f32, dims{1, O});
+      out.Set("dw", wrap(env, runMatmul(dyT, dy, x->md, x, nullptr, nullptr, {O, I})));
+    }
+    if (hasBias) {
+      auto db = reduceAxes(0 /* sum */, dy, {N, O}, {0});
+      auto v = std::make_shared<Buf>();
+      v->data = db->data;
+      v->md = plainDesc({O});
+      out.Set("db", wrap(env, v));
+    } else {
+      out.Set("db", env.Null());
+    }
+    return out;
+  });
+}
+
+}  // namespace
+
+void InitMatmul(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("linear", Napi::Function::New(env, Linear));
+  exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
+}
+
 }  // namespace cn

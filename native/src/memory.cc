@@ -75,6 +75,15 @@ static Napi::Value MemoryInUse(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(bytesInUse()));
 }
 
+static Napi::Value MemoryCached(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytesCached()));
+}
+
+static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  emptyCache();
+  return info.Env().Undefined();
+}
+
 // layoutOf(handle) -> string describing the physical layout (for tests and debugging)
 static Napi::Value LayoutOf(const Napi::CallbackInfo& info) {
   auto b = unwrap(info[0], "layoutOf");
@@ -87,6 +96,8 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("full", Napi::Function::New(env, Full));
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("memoryInUse", Napi::Function::New(env, MemoryInUse));
+  exports.Set("memoryCached", Napi::Function::New(env, MemoryCached));
+  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("layoutOf", Napi::Function::New(env, LayoutOf));
 }
 

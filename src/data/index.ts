@@ -1,9 +1,44 @@
-/** Data: file formats and datasets. */
-export { readIdx, parseIdx, IDX_MAX_BYTES, type IdxArray, type ReadIdxOptions } from './idx.js';
+/**
+ * Data: Fashion-MNIST and image folders as DataModules, the DataLoader (worker threads, seeded
+ * shuffles), transforms, bilinear resize, and the IDX / image readers underneath.
+ */
+export { readIdx, parseIdx, IDX_MAX_BYTES, IDX_MAX_DIMS, type IdxArray, type IdxType, type ReadIdxOptions } from './idx.js';
 export {
   loadFashionMnistSplit,
+  readIdxImageSet,
   fashionMnistRoot,
   FASHION_MNIST_LABELS,
+  FASHION_MNIST_ENV,
   DEFAULT_FASHION_MNIST_ROOT,
   type FashionMnistSplit,
+  type IdxImageSet,
 } from './fashion-mnist-files.js';
+export { resizeBilinear, bilinearTaps, type ResizeOptions, type ResampleTaps } from './resize.js';
+export {
+  normalize,
+  randomCrop,
+  horizontalFlip,
+  verticalFlip,
+  applyTransform,
+  transformShape,
+  isRandomTransform,
+  type Transform,
+  type NormalizeTransform,
+  type RandomCropTransform,
+  type FlipTransform,
+  type Plane,
+} from './transforms.js';
+export { probeImage, decodeImage, type ImageInfo, type DecodeOptions } from './decode.js';
+export {
+  BatchPreparer,
+  type DatasetSpec,
+  type ArraySource,
+  type FileSource,
+  type PipelineSpec,
+  type PixelArray,
+} from './pipeline.js';
+export { Dataset, resizeTarget, type ResizeSpec, type PipelineOptions, type ArrayDatasetInit } from './dataset.js';
+export { DataLoader, EpochIterator, type Batch, type DataLoaderOptions } from './loader.js';
+export { textLabels, type DataModule } from './module.js';
+export { FashionMNIST, FashionMNISTData, type FashionMNISTOptions, type FashionMNISTFactory } from './fashion-mnist.js';
+export { ImageFolder, ImageFolderData, IMAGE_EXTENSIONS, type ImageFolderOptions } from './image-folder.js';

@@ -130,6 +130,9 @@ export class Tensor {
       this.grad.dispose();
       this.grad = null;
     }
+    // Nothing can backpropagate into a disposed tensor: free what its node saved (workspaces,
+    // batch statistics) now instead of leaking it when the graph is dropped without backward.
+    if (this.gradFn !== null) this.gradFn.release();
     this.gradFn = null;
   }
 
@@ -146,6 +149,21 @@ export class Tensor {
     if (this._storage !== null && this._storage !== s) this.kernels.dispose(this._storage);
     this._storage = s;
     return this;
+  }
+
+  /**
+   * Hook for subclasses (nn's lazy `Parameter`): takes over `other`'s storage, shape and backend
+   * whatever its shape, freeing this tensor's old storage; `other` is left disposed.
+   */
+  protected adoptStorage(other: Tensor): void {
+    if (other.dtype !== this.dtype) throw new Error(`adoptStorage: cannot adopt ${other.dtype} into ${this.dtype}`);
+    const s = other.storage;
+    other._storage = null;
+    if (this._storage !== null && this._storage !== s) this.kernels.dispose(this._storage);
+    this._storage = s;
+    for (const [key, value] of [['shape', other.shape], ['kernels', other.kernels]] as const) {
+      Object.defineProperty(this, key, { value, enumerable: true, configurable: true, writable: false });
+    }
   }
 
   /** Removes the tensor from every open `tidy` scope so it survives them; returns it. */

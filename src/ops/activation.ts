@@ -1,0 +1,43 @@
+/** Activations: relu, sigmoid, tanh, softmax and logSoftmax. */
+import { Tensor } from '../tensor/tensor.js';
+import { fmt, normAxis } from '../tensor/shape.js';
+import { checkFloat, record, sameBackend, wrap } from './util.js';
+import { mul, sub, unaryOp } from './elementwise.js';
+
+/** max(x, 0). The backward uses the saved output (the `reluBackward` kernel). */
+export function relu(x: Tensor): Tensor {
+  const k = sameBackend('relu', x);
+  const out = wrap(k, k.unary('relu', x.storage, x.shape), x.shape);
+  return record('relu', [x], out, (gy) => [wrap(gy.kernels, gy.kernels.reluBackward(gy.storage, out.storage, x.shape), x.shape)]);
+}
+
+/** 1 / (1 + e^-x); gradient y (1 - y). */
+export function sigmoid(x: Tensor): Tensor {
+  return unaryOp('sigmoid', 'sigmoid', x, (gy, _x, y) => mul(gy, mul(y, sub(1, y))));
+}
+
+/** Hyperbolic tangent; gradient 1 - y^2. */
+export function tanh(x: Tensor): Tensor {
+  return unaryOp('tanh', 'tanh', x, (gy, _x, y) => mul(gy, sub(1, mul(y, y))));
+}
+
+function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {
+  const k = sameBackend(name, x);
+  checkFloat(name, x);
+  if (x.ndim === 0) throw new Error(`${name}: expected a tensor with at least one dim, got shape ${fmt(x.shape)}`);
+  const axis = normAxis(dim, x.ndim, name);
+  const out = wrap(k, k.softmax(x.storage, x.shape, axis, log), x.shape);
+  return record(name, [x], out, (gy) => [
+    wrap(gy.kernels, gy.kernels.softmaxBackward(gy.storage, out.storage, x.shape, axis, log), x.shape),
+  ]);
+}
+
+/** exp(x) / sum(exp(x)) along `dim` (default the last). @example softmax(logits, 1) */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return softmaxOp('softmax', x, dim, false);
+}
+
+/** log(softmax(x)) along `dim` (default the last), computed stably. */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return softmaxOp('logSoftmax', x, dim, true);
+}

@@ -1,0 +1,235 @@
+/**
+ * `Classifier`: d2l's `Module` + `Classifier` in one base class. A model subclasses it, sets
+ * `this.net` (usually an `nn.Sequential`) and gets the loss, accuracy, the training and validation
+ * steps, the optimizer, `layerSummary` and `applyInit` the lecture relies on.
+ */
+import { Module } from '../nn/module.js';
+import { SGD } from '../optim/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { tidy } from '../tensor/scope.js';
+import { randn } from '../tensor/creation.js';
+import { noGrad } from '../autograd/grad-mode.js';
+import { crossEntropy } from '../ops/index.js';
+import { layerFlops } from './flops.js';
+
+/** Hyperparameters shared by every classifier (d2l's `save_hyperparameters`). */
+export interface ClassifierOptions {
+  /** Learning rate of the minibatch SGD from `configureOptimizers` (default 0.1, as d2l). */
+  lr?: number;
+  /** Number of output classes (default 10). */
+  numClasses?: number;
+}
+
+/** A minibatch as the data modules yield it: images `x` float32 [B, C, H, W], labels `y` int32 [B]. */
+export interface Batch {
+  /** Inputs, float32 [B, C, H, W] (or [B, features]). */
+  x: Tensor;
+  /** Class indices, int32 [B]. */
+  y: Tensor;
+}
+
+/** Options of `Classifier.accuracy`. */
+export interface AccuracyOptions {
+  /** Return the mean (default true) instead of the per-example 0/1 vector. */
+  averaged?: boolean;
+}
+
+/** What `validationStep` returns: scalar tensors of the batch's mean loss and accuracy. */
+export interface ValidationResult {
+  /** Mean cross-entropy over the batch (scalar). */
+  loss: Tensor;
+  /** Fraction of correct predictions (scalar). */
+  accuracy: Tensor;
+}
+
+/** One row of `layerSummary`. */
+export interface LayerSummaryRow {
+  /** The child's name in the container (`'0'`, `'dense_blk1'`, ...). */
+  name: string;
+  /** Class name as PyTorch prints it after lazy materialization (`Conv2d`, not `LazyConv2d`). */
+  type: string;
+  /** Output shape for the summary input. */
+  outputShape: number[];
+  /** Number of parameter elements in this layer (with its descendants). */
+  params: number;
+  /**
+   * Floating-point operations of one forward pass over the summary input (multiply-adds count 2) in
+   * the conv / linear / batch-norm / pooling layers inside this layer.
+   */
+  flops: number;
+}
+
+/** Options of `layerSummary`. */
+export interface LayerSummaryOptions {
+  /** Print the d2l-style lines (default true). */
+  print?: boolean;
+  /** Where lines go (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/** The class name PyTorch would print: lazy layers become their eager class once materialized. */
+export function layerTypeName(m: Module): string {
+  return m.constructor.name.replace(/^Lazy/, '');
+}
+
+function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/**
+ * Base class of the model zoo, as d2l's `Classifier` (which extends d2l's `Module`): hyperparameters
+ * come from the constructor's options object, `forward` runs `this.net`, the loss is cross-entropy
+ * and `configureOptimizers` returns minibatch SGD with `this.lr`.
+ * @example
+ * class LeNet extends Classifier {
+ *   net: nn.Sequential;
+ *   constructor(opts: ClassifierOptions = {}) {
+ *     super(opts);
+ *     this.net = new nn.Sequential(new nn.LazyConv2d(6, { kernelSize: 5, padding: 2 }), new nn.Sigmoid(), ...);
+ *   }
+ * }
+ * new LeNet().layerSummary([1, 1, 28, 28]);
+ */
+export class Classifier extends Module {
+  /** Learning rate used by `configureOptimizers`. */
+  lr: number;
+  /** Number of classes the last layer predicts. */
+  numClasses: number;
+
+  constructor(opts: ClassifierOptions = {}) {
+    super();
+    this.lr = opts.lr ?? 0.1;
+    this.numClasses = opts.numClasses ?? 10;
+    if (!(this.lr > 0) || !Number.isFinite(this.lr)) throw new Error(`${new.target.name}: lr must be a positive number, got ${opts.lr}`);
+    if (!Number.isInteger(this.numClasses) || this.numClasses < 1) {
+      throw new Error(`${new.target.name}: numClasses must be a positive integer, got ${opts.numClasses}`);
+    }
+  }
+
+  /** The network body; subclasses assign it in their constructor. */
+  protected get body(): Module {
+    const net = (this as unknown as { net?: unknown }).net;
+    if (!(net instanceof Module)) {
+      throw new Error(`${this.constructor.name}: set this.net in the constructor or override forward()`);
+    }
+    return net;
+  }
+
+  /** Runs `this.net` (d2l's `Module.forward`). */
+  override forward(x: Tensor): Tensor {
+    return this.body.call(x);
+  }
+
+  /** Mean cross-entropy between logits `yHat` [B, numClasses] and int32 labels `y` [B]. */
+  loss(yHat: Tensor, y: Tensor): Tensor {
+    return crossEntropy(yHat.reshape([-1, yHat.shape[yHat.ndim - 1]!]), y.reshape([-1]));
+  }
+
+  /**
+   * Fraction of rows whose argmax equals the label (d2l's `accuracy`); with `averaged: false`, the
+   * float32 0/1 vector.
+   */
+  accuracy(yHat: Tensor, y: Tensor, opts: AccuracyOptions = {}): Tensor {
+    const preds = yHat.reshape([-1, yHat.shape[yHat.ndim - 1]!]).argmax(1);
+    const compare = preds.eq(y.reshape([-1]));
+    return opts.averaged === false ? compare : compare.mean();
+  }
+
+  /** Forward + loss on a training batch (the trainer runs backward and the optimizer). */
+  trainingStep(batch: Batch): Tensor {
+    return this.loss(this.call(batch.x), batch.y);
+  }
+
+  /** Loss and accuracy on a validation batch (the trainer runs it under `noGrad`, in eval mode). */
+  validationStep(batch: Batch): ValidationResult {
+    const yHat = this.call(batch.x);
+    return { loss: this.loss(yHat, batch.y), accuracy: this.accuracy(yHat, batch.y) };
+  }
+
+  /** Minibatch SGD over all parameters with `this.lr` (d2l's `configure_optimizers`). */
+  configureOptimizers(): SGD {
+    return new SGD({ params: this.parameters(), lr: this.lr });
+  }
+
+  /**
+   * d2l's `apply_init`: one forward on `inputs` (materializing the lazy layers, under `noGrad`, in
+   * eval mode so no statistics move), then `this.net.apply(init)` when `init` is given.
+   * @example model.applyInit([batch.x], nn.initCnn);
+   */
+  applyInit(inputs: Tensor[], init?: (m: Module) => void): this {
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      tidy(() => noGrad(() => void this.call(...inputs)));
+    } finally {
+      this.train(wasTraining);
+    }
+    if (init !== undefined) this.body.apply(init);
+    return this;
+  }
+
+  /**
+   * d2l's `layer_summary`: feeds a random input of `inputShape` through the top-level layers of
+   * `this.net` and prints, per layer, its class and output shape (`Conv2d output shape:\t [1, 96,
+   * 54, 54]`) plus its parameter count; returns the rows (also with FLOPs). Runs under `noGrad` in
+   * eval mode (BatchNorm statistics are untouched) and materializes lazy layers.
+   * @example new AlexNet().layerSummary([1, 1, 224, 224]);
+   */
+  layerSummary(inputShape: readonly number[], opts: LayerSummaryOptions = {}): LayerSummaryRow[] {
+    const print = opts.print ?? true;
+    const log = opts.log ?? ((line: string) => console.log(line));
+    const body = this.body;
+    const wasTraining = this.training;
+    const rows: LayerSummaryRow[] = [];
+    this.eval();
+    try {
+      tidy(() =>
+        noGrad(() => {
+          let x = randn(inputShape);
+          for (const [name, layer] of body.namedChildren()) {
+            let flops = 0;
+            const removers: (() => void)[] = [];
+            for (const m of layer.modules()) {
+              if (m.children().length > 0) continue;
+              removers.push(m.registerForwardHook((mod, inputs, out) => void (flops += layerFlops(mod, inputs, out))));
+            }
+            try {
+              x = layer.call(x);
+            } finally {
+              for (const r of removers) r();
+            }
+            const row: LayerSummaryRow = {
+              name,
+              type: layerTypeName(layer),
+              outputShape: [...x.shape],
+              params: layer.numParameters(),
+              flops,
+            };
+            rows.push(row);
+            if (print) log(`${row.type} output shape:\t ${formatShape(row.outputShape)}\tparams: ${row.params}`);
+          }
+        }),
+      );
+    } finally {
+      this.train(wasTraining);
+    }
+    if (print) {
+      const params = rows.reduce((s, r) => s + r.params, 0);
+      const flops = rows.reduce((s, r) => s + r.flops, 0);
+      log(`Total params: ${params.toLocaleString('en-US')}\tforward FLOPs: ${formatFlops(flops)}`);
+    }
+    return rows;
+  }
+}
+
+/** `1.23 GFLOP`-style formatting. */
+export function formatFlops(flops: number): string {
+  const units: [number, string][] = [
+    [1e12, 'TFLOP'],
+    [1e9, 'GFLOP'],
+    [1e6, 'MFLOP'],
+    [1e3, 'kFLOP'],
+  ];
+  for (const [v, u] of units) if (flops >= v) return `${(flops / v).toFixed(2)} ${u}`;
+  return `${flops} FLOP`;
+}

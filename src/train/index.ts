@@ -1,0 +1,28 @@
+/** The d2l training workflow: `Classifier` (d2l's Module + Classifier) and `Trainer`. */
+export {
+  Classifier,
+  layerTypeName,
+  formatFlops,
+  type ClassifierOptions,
+  type Batch,
+  type AccuracyOptions,
+  type ValidationResult,
+  type LayerSummaryRow,
+  type LayerSummaryOptions,
+} from './classifier.js';
+export { layerFlops } from './flops.js';
+export {
+  Trainer,
+  trainStep,
+  clipGradNorm,
+  formatEpoch,
+  type TrainerOptions,
+  type EpochRecord,
+  type TrainerEvent,
+  type BatchEvent,
+  type EpochEvent,
+  type EndEvent,
+  type OptimizerLike,
+  type DataModuleLike,
+  type BatchSource,
+} from './trainer.js';
