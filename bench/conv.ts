@@ -109,6 +109,9 @@ function main(): void {
   console.log('-'.repeat(header.length));
   const totals = { flop: 0, fwd: 0, bwdData: 0, bwdWeights: 0 };
   for (const L of layers) {
+    // Each layer has its own tensor sizes: drop the previous layer's cached blocks so the backend's
+    // bounded allocation cache holds this layer's working set (as it does in a training loop).
+    if (typeof a.emptyCache === 'function') a.emptyCache();
     const oh = Math.floor((L.h + 2 * L.p - L.k) / L.s) + 1;
     const xShape = [batch, L.c, L.h, L.h];
     const wShape = [L.o, L.c, L.k, L.k];

@@ -22,8 +22,12 @@ BufPtr nnAsDims(const BufPtr& b, const dims& d) {
   if (b->md.dims() == d) return b;
   int64_t n = 1;
   for (auto x : d) n *= x;
-  if (n != b->numel()) throw std::runtime_error("tensor has " + std::to_string(b->numel()) +
-                                                " elements, expected shape [" + dimsKey(d) + "]");
+  if (n != b->numel()) {
+    std::string shape;
+    for (auto x : d) shape += (shape.empty() ? "" : ", ") + std::to_string(x);
+    throw std::runtime_error("tensor has " + std::to_string(b->numel()) +
+                             " elements, expected shape [" + shape + "]");
+  }
   auto p = toPlain(b);
   auto v = std::make_shared<Buf>();
   v->data = p->data;

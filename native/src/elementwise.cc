@@ -158,10 +158,8 @@ bool dnnlBinaryAlg(BOp op, dnnl::algorithm& alg) {
     case BOp::Sub: alg = A::binary_sub; return true;
     case BOp::Mul: alg = A::binary_mul; return true;
     case BOp::Div: alg = A::binary_div; return true;
-    case BOp::Max: alg = A::binary_max; return true;
-    case BOp::Min: alg = A::binary_min; return true;
-    case BOp::Gt: alg = A::binary_gt; return true;
-    case BOp::Ge: alg = A::binary_ge; return true;
+    // maximum/minimum/gt/ge are left to the loops: oneDNN 2.6's jit binary gives gt/ge = 1 and
+    // max/min = the other operand when an operand is NaN (PyTorch: 0 and NaN).
     case BOp::Lt: alg = A::binary_lt; return true;
     case BOp::Le: alg = A::binary_le; return true;
     case BOp::Eq: alg = A::binary_eq; return true;
@@ -472,9 +470,9 @@ BufPtr binaryImpl(BOp op, const BufPtr& aIn, dims aShape, const BufPtr& bIn, dim
       other = &aIn;
       otherShape = aShape;
     }
-    if (full != nullptr) {
-      dnnl::algorithm useAlg = alg;
-      dnnlBinaryAlg(useOp, useAlg);
+    dnnl::algorithm useAlg = alg;
+    // the swapped op may have no oneDNN algorithm (lt -> gt): then the loops do it
+    if (full != nullptr && dnnlBinaryAlg(useOp, useAlg)) {
       auto s0 = asDims(*full, outShape);
       auto s1 = asDims(*other, otherShape);
       if (isPadded(s0->md) && !zeroPreserving(useOp, 0.f, 0.f)) s0 = toPlain(s0);

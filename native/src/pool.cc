@@ -47,6 +47,9 @@ PoolGeom makeGeom(const dims& x, const dims& kernel, const dims& stride, const d
   g.padR = dims(2);
   g.alg = alg;
   for (int i = 0; i < 2; ++i) {
+    if (kernel[i] < 1 || stride[i] < 1 || pad[i] < 0 || out[i] < 1 ||
+        (out[i] - 1) * stride[i] >= x[2 + i] + pad[i])
+      throw std::runtime_error("pooling output size does not fit the input, kernel and padding");
     // Symmetric padding gives PyTorch's floor output size (oneDNN checks with floor division);
     // otherwise pad the right side exactly as much as the requested output needs.
     if ((x[2 + i] + 2 * pad[i] - kernel[i]) / stride[i] + 1 == out[i])

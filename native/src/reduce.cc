@@ -60,20 +60,22 @@ struct Acc<kSum> {
     for (int64_t j = 0; j < n; ++j) acc[j] += p[j];
   }
 };
+// NaN-propagating max/min, as torch.amax/amin (std::max and omp simd reductions drop NaN).
+static inline float nanMax(float a, float b) { return (a != a) ? a : ((b > a || b != b) ? b : a); }
+static inline float nanMin(float a, float b) { return (a != a) ? a : ((b < a || b != b) ? b : a); }
+
 template <>
 struct Acc<kMax> {
   using T = float;
   static T init() { return -std::numeric_limits<float>::infinity(); }
   static T run(const float* p, int64_t n) {
     float m = init();
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, p[j]);
+    for (int64_t j = 0; j < n; ++j) m = nanMax(m, p[j]);
     return m;
   }
-  static T comb(T a, T b) { return std::max(a, b); }
+  static T comb(T a, T b) { return nanMax(a, b); }
   static void rowInto(T* acc, const float* p, int64_t n) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) acc[j] = std::max(acc[j], p[j]);
+    for (int64_t j = 0; j < n; ++j) acc[j] = nanMax(acc[j], p[j]);
   }
 };
 template <>
@@ -82,14 +84,12 @@ struct Acc<kMin> {
   static T init() { return std::numeric_limits<float>::infinity(); }
   static T run(const float* p, int64_t n) {
     float m = init();
-#pragma omp simd reduction(min : m)
-    for (int64_t j = 0; j < n; ++j) m = std::min(m, p[j]);
+    for (int64_t j = 0; j < n; ++j) m = nanMin(m, p[j]);
     return m;
   }
-  static T comb(T a, T b) { return std::min(a, b); }
+  static T comb(T a, T b) { return nanMin(a, b); }
   static void rowInto(T* acc, const float* p, int64_t n) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) acc[j] = std::min(acc[j], p[j]);
+    for (int64_t j = 0; j < n; ++j) acc[j] = nanMin(acc[j], p[j]);
   }
 };
 

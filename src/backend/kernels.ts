@@ -11,7 +11,10 @@
  * - Every kernel returns fresh storages owned by the caller (who eventually calls `dispose`).
  *   `reshape` may return a storage that shares memory with its input; disposing either one must
  *   leave the other valid.
- * - Comparison ops return float32 1/0.
+ * - Comparison ops return float32 1/0; a comparison with a NaN operand is 0 (IEEE).
+ * - NaN propagates as in PyTorch (maximum/minimum, reductions), with one documented exception:
+ *   the native backend's `relu` and `maxPool2d` use oneDNN primitives, which drop NaN
+ *   (relu(NaN) = 0, a NaN in a pooling window loses to the other values).
  */
 
 /** A tensor shape: one non-negative integer per dimension. */
