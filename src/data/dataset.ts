@@ -63,6 +63,15 @@ function toShared<T extends PixelArray | Int32Array>(a: T): T {
 
 const NO_PIPELINE: PipelineSpec = { size: null, antialias: false, augment: [], transforms: [] };
 
+function makePipeline(p: PipelineSpec, opts: PipelineOptions): PipelineSpec {
+  return {
+    size: opts.resize === undefined ? p.size : resizeTarget(opts.resize),
+    antialias: opts.antialias ?? p.antialias,
+    augment: opts.augment === undefined ? p.augment : [...opts.augment],
+    transforms: opts.transforms === undefined ? p.transforms : [...opts.transforms],
+  };
+}
+
 /**
  * Samples with labels and a per-sample pipeline. Build one with `Dataset.fromArrays`, or get one
  * from `FashionMNIST` / `ImageFolder` (`.train`, `.val`). Immutable: `subset` and `withPipeline`
@@ -112,8 +121,8 @@ export class Dataset {
   }
 
   /** A dataset decoding image files on demand (used by `ImageFolder` with `cache: 'none'`). */
-  static fromFiles(source: FileSource): Dataset {
-    return new Dataset({ source, indices: null, pipeline: NO_PIPELINE });
+  static fromFiles(source: FileSource, pipeline: PipelineOptions = {}): Dataset {
+    return new Dataset({ source, indices: null, pipeline: makePipeline(NO_PIPELINE, pipeline) });
   }
 
   /** Number of samples. */
@@ -158,14 +167,7 @@ export class Dataset {
    * @example ds.withPipeline({ resize: 224, transforms: [normalize(0.286, 0.353)] })
    */
   withPipeline(opts: PipelineOptions): Dataset {
-    const p = this.spec.pipeline;
-    const pipeline: PipelineSpec = {
-      size: opts.resize === undefined ? p.size : resizeTarget(opts.resize),
-      antialias: opts.antialias ?? p.antialias,
-      augment: opts.augment === undefined ? p.augment : [...opts.augment],
-      transforms: opts.transforms === undefined ? p.transforms : [...opts.transforms],
-    };
-    return new Dataset({ ...this.spec, pipeline });
+    return new Dataset({ ...this.spec, pipeline: makePipeline(this.spec.pipeline, opts) });
   }
 
   /**

@@ -360,7 +360,7 @@ export async function ImageFolder(opts: ImageFolderOptions): Promise<ImageFolder
       labels: Int32Array.from(ok, (e) => e.label),
       infos: ok.map((e) => e.info!),
       decode: decodeOpts,
-    }).withPipeline({ resize: size, antialias });
+    }, { resize: size, antialias });
   }
 
   // ---- 4. split ----------------------------------------------------------------------------

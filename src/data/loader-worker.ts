@@ -6,7 +6,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { BatchPreparer, batchSeed } from './pipeline.js';
-import { ALIVE, ERR_BYTES, ERRLEN, ERROR, READY_ERROR, STOP, countIndex, readyIndex, turnIndex, waitAsync, type WorkerInit } from './ring.js';
+import { ALIVE, ERR_BYTES, ERRLEN, ERROR, EXITED, READY_ERROR, STOP, countIndex, readyIndex, turnIndex, waitAsync, type WorkerInit } from './ring.js';
 
 const d = workerData as WorkerInit;
 const ctrl = new Int32Array(d.ctrl);
@@ -52,4 +52,12 @@ async function run(): Promise<void> {
 
 process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
-run().catch(fail);
+process.on('exit', () => {
+  Atomics.add(ctrl, EXITED, 1);
+  for (let s = 0; s < d.slots; s++) Atomics.notify(ctrl, readyIndex(s));
+});
+// A pending Atomics.waitAsync does not keep the event loop alive: hold a timer while running.
+const keepAlive = setInterval(() => undefined, 1 << 30);
+run()
+  .catch(fail)
+  .finally(() => clearInterval(keepAlive));

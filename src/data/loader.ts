@@ -25,6 +25,7 @@ import {
   ERR_BYTES,
   ERRLEN,
   ERROR,
+  EXITED,
   READY_ERROR,
   STOP,
   countIndex,
@@ -86,6 +87,7 @@ class WorkerRing {
   readonly ys: SharedArrayBuffer;
   readonly slots: number;
   private workers: Worker[] = [];
+  private readonly numWorkers: number;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -95,6 +97,7 @@ class WorkerRing {
   ) {
     const B = loader.batchSize;
     const W = Math.max(1, Math.min(loader.numWorkers, plan.numBatches));
+    this.numWorkers = W;
     this.slots = Math.max(1, Math.min(plan.numBatches, Math.max(2, W * loader.prefetchFactor)));
     this.ctrl = new Int32Array(new SharedArrayBuffer(ctrlLength(this.slots) * 4));
     const errSab = new SharedArrayBuffer(ERR_BYTES);
@@ -131,11 +134,15 @@ class WorkerRing {
   }
 
   /** Throws the workers' error, or a startup/timeout error. */
-  check(waitedMs: number): void {
+  check(waitedMs: number, idx: number, b: number): void {
     if (Atomics.load(this.ctrl, ERROR) !== 0) {
       const len = Atomics.load(this.ctrl, ERRLEN);
       const msg = new TextDecoder().decode(this.err.slice(0, len));
       throw new Error(`DataLoader worker: ${msg}`);
+    }
+    // (Re-read READY: a worker may have finished the batch just before exiting.)
+    if (Atomics.load(this.ctrl, EXITED) >= this.numWorkers && Atomics.load(this.ctrl, idx) !== b) {
+      throw new Error('DataLoader: the worker threads exited before preparing all batches (see stderr)');
     }
     if (Atomics.load(this.ctrl, ALIVE) === 0 && performance.now() - this.startedAt > STARTUP_TIMEOUT_MS) {
       throw new Error(`DataLoader: no worker thread started within ${STARTUP_TIMEOUT_MS / 1000} s (see stderr)`);
@@ -152,7 +159,7 @@ class WorkerRing {
     for (;;) {
       const v = Atomics.load(this.ctrl, idx);
       if (v === b) return s;
-      this.check(performance.now() - t0);
+      this.check(performance.now() - t0, idx, b);
       Atomics.wait(this.ctrl, idx, v, 1000);
     }
   }
@@ -165,9 +172,17 @@ class WorkerRing {
     for (;;) {
       const v = Atomics.load(this.ctrl, idx);
       if (v === b) return s;
-      this.check(performance.now() - t0);
+      this.check(performance.now() - t0, idx, b);
       const r = waitAsync(this.ctrl, idx, v, 1000);
-      if (r.async) await r.value;
+      if (r.async) {
+        // A pending waitAsync does not keep the event loop alive (and the workers are unref'd).
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        try {
+          await r.value;
+        } finally {
+          clearInterval(keepAlive);
+        }
+      }
     }
   }
 

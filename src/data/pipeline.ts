@@ -76,11 +76,11 @@ export function sampleShapeOf(spec: DatasetSpec): [number, number, number] {
   const src = spec.source;
   let shape: [number, number, number];
   const count = spec.indices?.length ?? (src.kind === 'array' ? src.n : src.files.length);
-  if (count === 0 && src.kind === 'files') {
-    shape = [src.decode.channels, spec.pipeline.size?.[0] ?? 0, spec.pipeline.size?.[1] ?? 0];
+  const total = src.kind === 'array' ? src.n : src.files.length;
+  if (count === 0 && total === 0) {
+    shape = [src.kind === 'array' ? src.channels : src.decode.channels, 0, 0];
   } else {
-    const first = spec.indices === null ? 0 : spec.indices[0]!;
-    shape = storedShape(src, first);
+    shape = storedShape(src, count === 0 ? 0 : spec.indices === null ? 0 : spec.indices[0]!);
   }
   if (spec.pipeline.size !== null) shape = [shape[0], spec.pipeline.size[0], spec.pipeline.size[1]];
   else if (src.kind === 'files') {

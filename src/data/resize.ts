@@ -45,49 +45,55 @@ export function bilinearTaps(inSize: number, outSize: number, antialias = false)
   const key = `${inSize}:${outSize}:${antialias ? 1 : 0}`;
   const hit = tapCache.get(key);
   if (hit !== undefined) return hit;
-  const scale = inSize / outSize;
+  // PyTorch computes the scale and the weights in the input's precision (float32): emulate it
+  // with fround, so results agree to float rounding even when in/out is not a power of two.
+  const f = Math.fround;
+  const scale = f(inSize / outSize);
   let taps: ResampleTaps;
   if (!antialias || scale <= 1) {
-    // Plain bilinear. (For upsampling the antialiased filter has exactly these taps.)
+    // Plain bilinear (area_pixel_compute_source_index + compute_source_index_and_lambda).
+    // For upsampling the antialiased filter has exactly these taps.
     const start = new Int32Array(outSize);
     const count = new Int32Array(outSize);
     const weights = new Float64Array(outSize * 2);
     for (let i = 0; i < outSize; i++) {
+      // (Measured against torch 1.13: the scale is float32, the source index is not rounded.)
       let src = scale * (i + 0.5) - 0.5;
       if (src < 0) src = 0;
-      const i0 = Math.floor(src);
+      const i0 = Math.trunc(src);
       const i1 = i0 < inSize - 1 ? i0 + 1 : i0;
-      const l1 = src - i0;
+      const l1 = f(Math.min(Math.max(f(src - i0), 0), 1));
       start[i] = i0;
       if (i1 === i0) {
         count[i] = 1;
         weights[2 * i] = 1;
       } else {
         count[i] = 2;
-        weights[2 * i] = 1 - l1;
+        weights[2 * i] = f(1 - l1);
         weights[2 * i + 1] = l1;
       }
     }
     taps = { start, count, weights, maxTaps: 2 };
   } else {
-    // PyTorch's _upsample_bilinear2d_aa / PIL's precompute_coeffs with the triangle filter.
+    // PyTorch's _compute_weights_aa (= PIL's precompute_coeffs) with the triangle filter.
     const support = scale; // interp_size / 2 * scale, interp_size = 2
     const maxTaps = Math.ceil(support) * 2 + 1;
     const start = new Int32Array(outSize);
     const count = new Int32Array(outSize);
     const weights = new Float64Array(outSize * maxTaps);
-    const invScale = 1 / scale;
+    const invScale = f(1 / scale);
     for (let i = 0; i < outSize; i++) {
-      const center = scale * (i + 0.5);
-      const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-      const xsize = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+      const center = f(scale * (i + 0.5));
+      const xmin = Math.max(Math.trunc(f(center - support) + 0.5), 0);
+      const xsize = Math.min(Math.trunc(f(center + support) + 0.5), inSize) - xmin;
       let total = 0;
       for (let j = 0; j < xsize; j++) {
-        const w = Math.max(0, 1 - Math.abs((j + xmin - center + 0.5) * invScale));
+        const x = Math.abs(f((f(j + xmin - center) + 0.5) * invScale));
+        const w = x < 1 ? f(1 - x) : 0;
         weights[i * maxTaps + j] = w;
-        total += w;
+        total = f(total + w);
       }
-      if (total !== 0) for (let j = 0; j < xsize; j++) weights[i * maxTaps + j]! /= total;
+      if (total !== 0) for (let j = 0; j < xsize; j++) weights[i * maxTaps + j] = f(weights[i * maxTaps + j]! / total);
       start[i] = xmin;
       count[i] = xsize;
     }

@@ -14,8 +14,10 @@ export const ERROR = 1;
 export const ALIVE = 2;
 /** Index of the byte length of the error message. */
 export const ERRLEN = 3;
+/** Index of the count of workers that exited. */
+export const EXITED = 4;
 /** First per-slot index. */
-export const SLOTS = 4;
+export const SLOTS = 5;
 /** READY value after an error. */
 export const READY_ERROR = -2;
 /** Bytes of the error message buffer. */
@@ -58,7 +60,10 @@ export interface WorkerInit {
 
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 
-/** `Atomics.waitAsync` (Node >= 16; typed here because the ES2022 lib does not declare it). */
+/**
+ * `Atomics.waitAsync` (Node >= 16; typed here because the ES2022 lib does not declare it).
+ * Note: a pending waitAsync does not keep Node's event loop alive; callers hold a timer.
+ */
 export function waitAsync(a: Int32Array, index: number, value: number, timeoutMs: number): WaitAsyncResult {
   return (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): WaitAsyncResult }).waitAsync(
     a,
