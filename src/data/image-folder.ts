@@ -6,6 +6,8 @@
  * Pixels are read at full depth with sharp: 8-bit / 16-bit grey or RGB, scaled to [0, 1] by the
  * type's maximum (or kept as counts with `rawValues`). Images are resized (bilinear, antialiased
  * when shrinking by default) to `resize`, which is required when sizes differ.
+ * With `channels: 1`, colour images become libvips' grey (Rec. 709 luminance in linear light,
+ * re-encoded to sRGB), which differs slightly from PIL's `convert('L')` (601 weights on gamma values).
  *
  * Decoding strategy (`cache`):
  * - `'memory'`: every image is decoded (and resized) once, up front, into one shared float32

@@ -65,7 +65,7 @@ export interface DataLoaderOptions {
 }
 
 /** How long the workers may take to start before the loader gives up (ms). */
-const STARTUP_TIMEOUT_MS = 120_000;
+const STARTUP_TIMEOUT_MS = 60_000;
 
 function workerUrl(): URL {
   // Running from TypeScript sources (e.g. with tsx) the sibling is a .ts file.
@@ -126,10 +126,23 @@ class WorkerRing {
       };
       const worker = new Worker(workerUrl(), { workerData: init });
       worker.unref();
-      // Errors are reported through shared memory; these handlers only keep them from crashing
-      // the process when the main thread is not waiting any more.
-      worker.on('error', () => undefined);
+      // Workers report their errors through shared memory. An error the worker could not catch
+      // (e.g. its module failed to load) arrives here, when the event loop runs: record it the same
+      // way so that an async loop sees it (a sync loop falls back to the startup timeout).
+      worker.on('error', (e: Error) => this.recordError(`worker thread failed: ${e.message}`));
       this.workers.push(worker);
+    }
+  }
+
+  private recordError(msg: string): void {
+    if (Atomics.compareExchange(this.ctrl, ERROR, 0, 1) === 0) {
+      const bytes = new TextEncoder().encode(msg).subarray(0, ERR_BYTES);
+      this.err.set(bytes);
+      Atomics.store(this.ctrl, ERRLEN, bytes.length);
+    }
+    for (let s = 0; s < this.slots; s++) {
+      Atomics.store(this.ctrl, readyIndex(s), READY_ERROR);
+      Atomics.notify(this.ctrl, readyIndex(s));
     }
   }
 
