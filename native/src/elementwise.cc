@@ -1,26 +1,37 @@
 // Elementwise kernels: unary, binary (NumPy broadcasting), scalar, clamp, reluBackward, cast, axpy.
 //
-// Layout policy (see src/backend/kernels.ts and the native backend design):
-// - Layout-preserving where cheap. oneDNN eltwise primitives accept any layout and keep a
-//   zero-padded channel tail (nChw16c with C % 16 != 0) zero. oneDNN's jit BINARY does not re-zero
-//   padding (checked: 0/0 left NaN in it), so binary primitives run on a padded layout only when
-//   op(0, 0) == 0. Hand-written loops run over the PHYSICAL buffer when the layout is dense (no
-//   padding: every stored float is a logical element, and elementwise maps are order-independent)
-//   or when the map sends 0 to 0 (padding stays zero); otherwise they run on plain data.
-// - Broadcasting binary ops use oneDNN binary when one operand already has the output shape (the
-//   other one is broadcast as src1, laid out like src0 so the jit kernels apply), else plain loops.
+// Results: every kernel here except cast returns float32; int32 inputs are read as numbers.
+// NaN follows PyTorch (see src/backend/kernels.ts): comparisons with NaN give 0, maximum/minimum,
+// clamp, relu propagate NaN, sign(NaN) = 0.
 //
-// Also defines the helpers in namespace cn::gen shared by the other general kernel files
-// (reduce.cc, layout.cc, matmul.cc, softmax.cc).
-#include <omp.h>
+// Execution policy
+// - Hand-written loops do all the cheap maps (neg/abs/sign/square/relu/sqrt/rsqrt/reciprocal,
+//   every binary and scalar op on same-shape or plain data, clamp, axpy, reluBackward). They run
+//   serially up to kParallelMin elements and as OpenMP loops above it.
+// - oneDNN eltwise runs exp/log/sigmoid/tanh on large tensors (its vectorised transcendentals)
+//   and on zero-padded blocked layouts; small tensors use serial libm loops instead (a oneDNN call
+//   costs several microseconds plus a parallel region). oneDNN's jit drops NaN in some of them
+//   (exp(NaN) = +Inf, logistic(NaN) = 0 on blocked layouts), which a fix-up pass undoes.
+// - oneDNN binary only runs broadcasts onto a BLOCKED full-size operand (per-channel ops on conv
+//   outputs), the broadcast operand laid out like it so the jit kernels apply; never for
+//   maximum/minimum/gt/ge, whose oneDNN 2.6 jit versions drop NaN.
+//
+// Layouts: loops over the PHYSICAL buffer are exact when the layout is dense (no padding: every
+// stored float is a logical element and the maps are order-independent) or when the map sends
+// zeros to zero (a zero-padded channel tail stays zero). Otherwise the kernel runs on plain data,
+// or (unary) on oneDNN eltwise, which keeps the padding zero. oneDNN's jit BINARY does not re-zero
+// padding (0/0 left NaN in it), so it runs on a padded layout only when op(0, 0) == 0.
+//
+// Also defines the helpers of general.h shared by the other general kernel files.
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
-#include <sstream>
 
-#include "buf.h"
+#include "general.h"
 
 namespace cn {
 namespace gen {
@@ -33,14 +44,58 @@ int64_t prodOf(const dims& d) {
   return n;
 }
 
+bool plainMd(const memory::desc& md) {
+  const dnnl_memory_desc_t& c = md.data;
+  if (c.format_kind != dnnl_blocked || c.offset0 != 0 || c.extra.flags != 0) return false;
+  const auto& bd = c.format_desc.blocking;
+  if (bd.inner_nblks != 0) return false;
+  int64_t s = 1;
+  for (int i = c.ndims - 1; i >= 0; --i) {
+    if (c.padded_dims[i] != c.dims[i] || c.padded_offsets[i] != 0 || bd.strides[i] != s) return false;
+    s *= c.dims[i];
+  }
+  return true;
+}
+
+BufPtr plainOf(const BufPtr& b) {
+  if (plainMd(b->md)) return b;
+  SerialScope serial(b->numel() <= kParallelMin);
+  return toPlain(b);
+}
+
+BufPtr reorderInto(const BufPtr& b, const memory::desc& md) {
+  if (b->md == md) return b;
+  SerialScope serial(b->numel() <= kParallelMin);
+  return reorderTo(b, md);
+}
+
+void keyMd(std::string& key, const memory::desc& md) {
+  const dnnl_memory_desc_t& c = md.data;
+  const int nd = c.ndims;
+  int64_t head[4] = {nd, static_cast<int64_t>(c.data_type), static_cast<int64_t>(c.format_kind), c.offset0};
+  key.append(reinterpret_cast<const char*>(head), sizeof(head));
+  key.append(reinterpret_cast<const char*>(c.dims), nd * sizeof(c.dims[0]));
+  key.append(reinterpret_cast<const char*>(c.padded_dims), nd * sizeof(c.padded_dims[0]));
+  key.append(reinterpret_cast<const char*>(c.padded_offsets), nd * sizeof(c.padded_offsets[0]));
+  if (c.format_kind == dnnl_blocked) {
+    const auto& bd = c.format_desc.blocking;
+    key.append(reinterpret_cast<const char*>(bd.strides), nd * sizeof(bd.strides[0]));
+    keyPod(key, bd.inner_nblks);
+    key.append(reinterpret_cast<const char*>(bd.inner_blks), bd.inner_nblks * sizeof(bd.inner_blks[0]));
+    key.append(reinterpret_cast<const char*>(bd.inner_idxs), bd.inner_nblks * sizeof(bd.inner_idxs[0]));
+  }
+  keyPod(key, c.extra.flags);
+}
+
 BufPtr asDims(const BufPtr& b, const dims& dIn) {
   dims d = normDims(dIn);
-  if (b->md.dims() == d) return b;
+  const auto& c = b->md.data;
+  if (static_cast<size_t>(c.ndims) == d.size() && std::equal(d.begin(), d.end(), c.dims)) return b;
   if (prodOf(d) != b->numel()) {
     throw std::runtime_error("tensor has " + std::to_string(b->numel()) +
                              " elements, expected shape [" + dimsKey(d) + "]");
   }
-  auto p = toPlain(b);
+  auto p = plainOf(b);
   auto v = std::make_shared<Buf>();
   v->data = p->data;
   v->md = plainDesc(d, p->md.data_type());
@@ -57,35 +112,30 @@ bool isDense(const memory::desc& md) {
   return static_cast<int64_t>(md.get_size()) == n * 4;
 }
 
-std::string fkey(double v) {
-  float f = static_cast<float>(v);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return std::to_string(u);
-}
-
 BufPtr castTo(const BufPtr& xIn, dt to) {
   if (xIn->dataType() == to) return xIn;
-  auto x = toPlain(xIn);
+  auto x = plainOf(xIn);
   auto y = allocBuf(plainDesc(x->md.dims(), to));
   int64_t n = x->numel();
   if (to == dt::s32) {
     const float* s = x->f32();
     int32_t* d = y->s32();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      float v = s[i];
-      // truncation toward zero; NaN -> 0 and saturation keep the conversion defined
-      d[i] = v != v ? 0
-             : v >= 2147483647.f ? INT32_MAX
-             : v <= -2147483648.f ? INT32_MIN
-                                  : static_cast<int32_t>(v);
-    }
+    parallelFor(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float v = s[i];
+        // truncation toward zero; NaN -> 0 and saturation keep the conversion defined
+        d[i] = v != v ? 0
+               : v >= 2147483647.f ? INT32_MAX
+               : v <= -2147483648.f ? INT32_MIN
+                                    : static_cast<int32_t>(v);
+      }
+    });
   } else {
     const int32_t* s = x->s32();
     float* d = y->f32();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
+    parallelFor(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) d[i] = static_cast<float>(s[i]);
+    });
   }
   return y;
 }
@@ -136,21 +186,131 @@ using namespace gen;
 
 namespace {
 
-// ---- op tables ------------------------------------------------------------------------------
+/** Number of floats physically stored (padding included). */
+int64_t physCount(const BufPtr& b) { return static_cast<int64_t>(b->bytes() / 4); }
 
-enum class BOp { Add, Sub, Mul, Div, Pow, Max, Min, Gt, Ge, Lt, Le, Eq };
+/** True for a blocked layout with a zero-padded tail (e.g. nChw16c with C % 16 != 0). */
+bool isPadded(const memory::desc& md) { return md.data.format_kind == dnnl_blocked && !isDense(md); }
 
-BOp parseBOp(const std::string& s) {
-  static const std::pair<const char*, BOp> t[] = {
-      {"add", BOp::Add}, {"sub", BOp::Sub},     {"mul", BOp::Mul},     {"div", BOp::Div},
-      {"pow", BOp::Pow}, {"maximum", BOp::Max}, {"minimum", BOp::Min}, {"gt", BOp::Gt},
-      {"ge", BOp::Ge},   {"lt", BOp::Lt},       {"le", BOp::Le},       {"eq", BOp::Eq}};
-  for (auto& p : t)
+/** An op code from JS: a number (the enum value) or, for callers outside general.ts, a name. */
+template <class E, size_t N>
+E parseOp(const Napi::Value& v, const std::pair<const char*, E> (&names)[N], const char* what) {
+  if (v.IsNumber()) {
+    const int64_t i = v.As<Napi::Number>().Int64Value();
+    if (i < 0 || i >= static_cast<int64_t>(N)) throw std::runtime_error(std::string("unknown ") + what + " op code");
+    return static_cast<E>(i);
+  }
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  for (auto& p : names)
     if (s == p.first) return p.second;
-  throw std::runtime_error("unknown binary op '" + s + "'");
+  throw std::runtime_error(std::string("unknown ") + what + " op '" + s + "'");
 }
 
-// oneDNN algorithm for a binary op (pow has none).
+// ---- unary ops ------------------------------------------------------------------------------
+
+// Order = the op codes of general.ts (UNARY_CODES).
+enum class UOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Square, Reciprocal, Relu, Sigmoid, Tanh };
+const std::pair<const char*, UOp> kUnaryNames[] = {
+    {"neg", UOp::Neg},       {"exp", UOp::Exp},       {"log", UOp::Log},
+    {"sqrt", UOp::Sqrt},     {"rsqrt", UOp::Rsqrt},   {"abs", UOp::Abs},
+    {"sign", UOp::Sign},     {"square", UOp::Square}, {"reciprocal", UOp::Reciprocal},
+    {"relu", UOp::Relu},     {"sigmoid", UOp::Sigmoid}, {"tanh", UOp::Tanh}};
+
+/** op(0) == 0 (a loop over a zero-padded buffer keeps the padding zero). */
+bool unaryKeepsZero(UOp op) {
+  switch (op) {
+    case UOp::Neg: case UOp::Sqrt: case UOp::Abs: case UOp::Sign: case UOp::Square: case UOp::Relu:
+    case UOp::Tanh:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Ops the hand-written loops do at every size (vectorised, memory bound, exact NaN handling). */
+bool unaryCheap(UOp op) {
+  return op != UOp::Exp && op != UOp::Log && op != UOp::Sigmoid && op != UOp::Tanh;
+}
+
+/**
+ * Up to this many elements exp/log/sigmoid/tanh use serial libm loops; above, oneDNN's vectorised
+ * jit (run serially up to kParallelMin elements), whose call overhead (~2 us) is amortised by then.
+ */
+constexpr int64_t kLibmMax = 1024;
+
+/** y[i] = f(x[i]) for n floats; parallel above kParallelMin. */
+template <class F>
+void mapLoop(const float* x, float* y, int64_t n, F f) {
+  parallelFor(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+  });
+}
+
+/** y[i] = x[i] where x[i] is NaN (a vectorised scan first; most tensors hold no NaN). */
+void copyNaN(const float* x, float* y, int64_t n) {
+  parallelFor(n, [&](int64_t b, int64_t e) {
+    int any = 0;
+    for (int64_t i = b; i < e; ++i) any |= (x[i] != x[i]);
+    if (any)
+      for (int64_t i = b; i < e; ++i) y[i] = x[i] != x[i] ? x[i] : y[i];
+  });
+}
+
+/** y = sqrt(x) or 1 / sqrt(x) (vectorised: std::sqrt does not vectorise with errno semantics). */
+void sqrtLoop(const float* x, float* y, int64_t n, bool recip) {
+  const int64_t CH = 8192, nch = (n + CH - 1) / CH;
+  parallelFor(nch, n, [&](int64_t c0, int64_t c1) {
+    int64_t i = c0 * CH;
+    const int64_t e = std::min(n, c1 * CH);
+#ifdef __AVX__
+    const __m256 one = _mm256_set1_ps(1.f);
+    for (; i + 8 <= e; i += 8) {
+      __m256 v = _mm256_sqrt_ps(_mm256_loadu_ps(x + i));
+      if (recip) v = _mm256_div_ps(one, v);
+      _mm256_storeu_ps(y + i, v);
+    }
+#endif
+    for (; i < e; ++i) y[i] = recip ? 1.f / std::sqrt(x[i]) : std::sqrt(x[i]);
+  });
+}
+
+/** The hand-written map of `op` over n physical floats. */
+void unaryLoop(UOp op, const float* x, float* y, int64_t n) {
+  switch (op) {
+    case UOp::Neg: mapLoop(x, y, n, [](float v) { return -v; }); break;
+    case UOp::Exp: mapLoop(x, y, n, [](float v) { return std::exp(v); }); break;
+    case UOp::Log: mapLoop(x, y, n, [](float v) { return std::log(v); }); break;
+    case UOp::Sqrt: sqrtLoop(x, y, n, false); break;
+    case UOp::Rsqrt: sqrtLoop(x, y, n, true); break;  // 1/sqrt: rsqrt(-inf) = NaN as in PyTorch
+    case UOp::Abs: mapLoop(x, y, n, [](float v) { return std::fabs(v); }); break;
+    // PyTorch: sign(NaN) = 0, sign(±0) = 0
+    case UOp::Sign: mapLoop(x, y, n, [](float v) { return v > 0.f ? 1.f : v < 0.f ? -1.f : 0.f; }); break;
+    case UOp::Square: mapLoop(x, y, n, [](float v) { return v * v; }); break;
+    case UOp::Reciprocal: mapLoop(x, y, n, [](float v) { return 1.f / v; }); break;
+    // max(x, 0) keeping NaN (and -0), like torch.relu
+    case UOp::Relu: mapLoop(x, y, n, [](float v) { return v < 0.f ? 0.f : v; }); break;
+    case UOp::Sigmoid:
+      mapLoop(x, y, n, [](float v) {
+        if (v >= 0.f) return 1.f / (1.f + std::exp(-v));
+        const float e = std::exp(v);  // NaN lands here and stays NaN
+        return e / (1.f + e);
+      });
+      break;
+    case UOp::Tanh: mapLoop(x, y, n, [](float v) { return std::tanh(v); }); break;
+  }
+}
+
+// ---- binary ops -----------------------------------------------------------------------------
+
+// Order = the op codes of general.ts (BINARY_CODES).
+enum class BOp { Add, Sub, Mul, Div, Pow, Max, Min, Gt, Ge, Lt, Le, Eq };
+const std::pair<const char*, BOp> kBinaryNames[] = {
+    {"add", BOp::Add}, {"sub", BOp::Sub},     {"mul", BOp::Mul},     {"div", BOp::Div},
+    {"pow", BOp::Pow}, {"maximum", BOp::Max}, {"minimum", BOp::Min}, {"gt", BOp::Gt},
+    {"ge", BOp::Ge},   {"lt", BOp::Lt},       {"le", BOp::Le},       {"eq", BOp::Eq}};
+
+// oneDNN algorithm for a binary op, only where oneDNN 2.6 agrees with PyTorch on NaN
+// (its jit maximum/minimum return the other operand and gt/ge give 1 for a NaN operand).
 bool dnnlBinaryAlg(BOp op, dnnl::algorithm& alg) {
   using A = dnnl::algorithm;
   switch (op) {
@@ -158,12 +318,21 @@ bool dnnlBinaryAlg(BOp op, dnnl::algorithm& alg) {
     case BOp::Sub: alg = A::binary_sub; return true;
     case BOp::Mul: alg = A::binary_mul; return true;
     case BOp::Div: alg = A::binary_div; return true;
-    // maximum/minimum/gt/ge are left to the loops: oneDNN 2.6's jit binary gives gt/ge = 1 and
-    // max/min = the other operand when an operand is NaN (PyTorch: 0 and NaN).
     case BOp::Lt: alg = A::binary_lt; return true;
     case BOp::Le: alg = A::binary_le; return true;
     case BOp::Eq: alg = A::binary_eq; return true;
     default: return false;
+  }
+}
+
+/** op(0, 0) == 0. */
+bool binaryKeepsZero(BOp op) {
+  switch (op) {
+    case BOp::Add: case BOp::Sub: case BOp::Mul: case BOp::Max: case BOp::Min: case BOp::Gt:
+    case BOp::Lt:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -181,72 +350,6 @@ bool swappedOp(BOp op, BOp& out, bool& negate) {
   }
 }
 
-// ---- strided loops --------------------------------------------------------------------------
-
-/**
- * out[i] = f(a[ia], b[ib]) over `od` (row-major out), where sa/sb are element strides of a and b
- * per out dim (0 for broadcast dims). Dims are merged where contiguous; the innermost run is
- * specialised for stride 0/1 so it vectorises.
- */
-template <class T, class F>
-void bcastLoop(const T* a, dims sa, const T* b, dims sb, T* o, dims od, F f) {
-  // drop size-1 dims, merge contiguous neighbours
-  std::vector<int64_t> D, A, B;
-  for (size_t i = 0; i < od.size(); ++i) {
-    if (od[i] == 1) continue;
-    if (!D.empty() && A.back() == sa[i] * od[i] && B.back() == sb[i] * od[i]) {
-      D.back() *= od[i];
-      A.back() = sa[i];
-      B.back() = sb[i];
-    } else {
-      D.push_back(od[i]);
-      A.push_back(sa[i]);
-      B.push_back(sb[i]);
-    }
-  }
-  if (D.empty()) {
-    D = {1};
-    A = {0};
-    B = {0};
-  }
-  const int nd = static_cast<int>(D.size());
-  const int64_t L = D[nd - 1], la = A[nd - 1], lb = B[nd - 1];
-  int64_t outer = 1;
-  for (int i = 0; i < nd - 1; ++i) outer *= D[i];
-  const int64_t CH = 8192;
-  const int64_t nch = (L + CH - 1) / CH;
-  const int64_t units = outer * nch;
-  const int64_t total = outer * L;
-#pragma omp parallel for schedule(static) if (total > 32768)
-  for (int64_t u = 0; u < units; ++u) {
-    int64_t oi = u / nch, c = u % nch;
-    int64_t ao = 0, bo = 0, rem = oi;
-    for (int i = nd - 2; i >= 0; --i) {
-      int64_t k = rem % D[i];
-      rem /= D[i];
-      ao += k * A[i];
-      bo += k * B[i];
-    }
-    const int64_t j0 = c * CH, j1 = std::min(L, j0 + CH);
-    T* op = o + oi * L;
-    if (la == 1 && lb == 1) {
-      const T* pa = a + ao;
-      const T* pb = b + bo;
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], pb[j]);
-    } else if (la == 1 && lb == 0) {
-      const T* pa = a + ao;
-      const T vb = b[bo];
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], vb);
-    } else if (la == 0 && lb == 1) {
-      const T va = a[ao];
-      const T* pb = b + bo;
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(va, pb[j]);
-    } else {
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(a[ao + j * la], b[bo + j * lb]);
-    }
-  }
-}
-
 template <class F>
 void dispatchF(BOp op, F&& run) {
   switch (op) {
@@ -255,9 +358,9 @@ void dispatchF(BOp op, F&& run) {
     case BOp::Mul: run([](float x, float y) { return x * y; }); break;
     case BOp::Div: run([](float x, float y) { return x / y; }); break;
     case BOp::Pow: run([](float x, float y) { return std::pow(x, y); }); break;
-    // NaN-propagating like torch.maximum/minimum
-    case BOp::Max: run([](float x, float y) { return x != x || y != y ? x + y : (x > y ? x : y); }); break;
-    case BOp::Min: run([](float x, float y) { return x != x || y != y ? x + y : (x < y ? x : y); }); break;
+    // NaN-propagating like torch.maximum/minimum (written so that it vectorises to blends)
+    case BOp::Max: run([](float x, float y) { return (x < y || y != y) ? y : x; }); break;
+    case BOp::Min: run([](float x, float y) { return (y < x || y != y) ? y : x; }); break;
     case BOp::Gt: run([](float x, float y) { return x > y ? 1.f : 0.f; }); break;
     case BOp::Ge: run([](float x, float y) { return x >= y ? 1.f : 0.f; }); break;
     case BOp::Lt: run([](float x, float y) { return x < y ? 1.f : 0.f; }); break;
@@ -266,72 +369,150 @@ void dispatchF(BOp op, F&& run) {
   }
 }
 
-/** Row-major strides of `shape` (right-aligned to rank r) in out index space, 0 where broadcast. */
-dims bstrides(const dims& shape, size_t r) {
-  dims s(r, 0);
+/** op(a, b) for one pair of values. */
+float applyOp(BOp op, float a, float b) {
+  float r = 0.f;
+  dispatchF(op, [&](auto f) { r = f(a, b); });
+  return r;
+}
+
+/**
+ * out[i] = f(a[ia], b[ib]) over `od` (row-major out), where sa/sb are element strides of a and b
+ * per out dim (0 for broadcast dims). Dims are merged where contiguous; the innermost run is
+ * specialised for stride 0/1 so it vectorises. Parallel above kParallelMin output elements.
+ */
+template <class F>
+void bcastLoop(const float* a, const dims& sa, const float* b, const dims& sb, float* o, const dims& od,
+               F f) {
+  // drop size-1 dims, merge contiguous neighbours
+  int64_t D[DNNL_MAX_NDIMS + 1], A[DNNL_MAX_NDIMS + 1], B[DNNL_MAX_NDIMS + 1];
+  int nd = 0;
+  std::vector<int64_t> dv, av, bv;
+  const bool fits = od.size() <= DNNL_MAX_NDIMS;
+  int64_t* Dp = D;
+  int64_t* Ap = A;
+  int64_t* Bp = B;
+  if (!fits) {
+    dv.resize(od.size() + 1);
+    av.resize(od.size() + 1);
+    bv.resize(od.size() + 1);
+    Dp = dv.data();
+    Ap = av.data();
+    Bp = bv.data();
+  }
+  for (size_t i = 0; i < od.size(); ++i) {
+    if (od[i] == 1) continue;
+    if (nd > 0 && Ap[nd - 1] == sa[i] * od[i] && Bp[nd - 1] == sb[i] * od[i]) {
+      Dp[nd - 1] *= od[i];
+      Ap[nd - 1] = sa[i];
+      Bp[nd - 1] = sb[i];
+    } else {
+      Dp[nd] = od[i];
+      Ap[nd] = sa[i];
+      Bp[nd] = sb[i];
+      ++nd;
+    }
+  }
+  if (nd == 0) {
+    Dp[0] = 1;
+    Ap[0] = Bp[0] = 0;
+    nd = 1;
+  }
+  const int64_t L = Dp[nd - 1], la = Ap[nd - 1], lb = Bp[nd - 1];
+  int64_t outer = 1;
+  for (int i = 0; i < nd - 1; ++i) outer *= Dp[i];
+  const int64_t CH = 8192;
+  const int64_t nch = (L + CH - 1) / CH;
+  const int64_t units = outer * nch;
+  const int64_t total = outer * L;
+  parallelFor(units, total, [&](int64_t u0, int64_t u1) {
+  for (int64_t u = u0; u < u1; ++u) {
+    int64_t oi = u / nch, c = u % nch;
+    int64_t ao = 0, bo = 0, rem = oi;
+    for (int i = nd - 2; i >= 0; --i) {
+      int64_t k = rem % Dp[i];
+      rem /= Dp[i];
+      ao += k * Ap[i];
+      bo += k * Bp[i];
+    }
+    const int64_t j0 = c * CH, j1 = std::min(L, j0 + CH);
+    float* op = o + oi * L;
+    if (la == 1 && lb == 1) {
+      const float* pa = a + ao;
+      const float* pb = b + bo;
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], pb[j]);
+    } else if (la == 1 && lb == 0) {
+      const float* pa = a + ao;
+      const float vb = b[bo];
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], vb);
+    } else if (la == 0 && lb == 1) {
+      const float va = a[ao];
+      const float* pb = b + bo;
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(va, pb[j]);
+    } else {
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(a[ao + j * la], b[bo + j * lb]);
+    }
+  }
+  });
+}
+
+/** out[i] = a[i] op b[i] over n floats. */
+void sameLoop(BOp op, const float* a, const float* b, float* y, int64_t n) {
+  dispatchF(op, [&](auto f) {
+    parallelFor(n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) y[i] = f(a[i], b[i]);
+    });
+  });
+}
+
+/** out = x op s (or s op x) over n floats. */
+void scalarLoop(BOp op, const float* x, float s, bool reverse, float* y, int64_t n) {
+  dispatchF(op, [&](auto f) {
+    parallelFor(n, [&](int64_t lo, int64_t hi) {
+      if (reverse) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = f(s, x[i]);
+      } else {
+        for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i], s);
+      }
+    });
+  });
+}
+
+/** Row-major strides of `shape` (rank r, already right-aligned) in out index space, 0 where broadcast. */
+dims bstrides(const dims& shape) {
+  dims s(shape.size(), 0);
   int64_t st = 1;
-  for (int i = static_cast<int>(shape.size()) - 1, k = static_cast<int>(r) - 1; i >= 0; --i, --k) {
-    s[k] = shape[i] == 1 ? 0 : st;
+  for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
+    s[i] = shape[i] == 1 ? 0 : st;
     st *= shape[i];
   }
   return s;
 }
 
 dims padRank(const dims& d, size_t r) {
+  if (d.size() >= r) return d;
   dims out(r - d.size(), 1);
   out.insert(out.end(), d.begin(), d.end());
   return out;
 }
 
-/** Plain-loop binary over f32 plain a/b with broadcasting. */
-BufPtr binaryLoop(BOp op, const BufPtr& aIn, const dims& aShape, const BufPtr& bIn,
-                  const dims& bShape, const dims& outShape) {
-  auto a = toPlain(aIn), b = toPlain(bIn);
-  auto y = allocPlain(outShape);
-  if (y->numel() == 0) return y;
-  size_t r = outShape.size();
-  dispatchF(op, [&](auto f) {
-    bcastLoop<float>(a->f32(), bstrides(aShape, r), b->f32(), bstrides(bShape, r), y->f32(),
-                     outShape, f);
-  });
-  return y;
-}
-
-/** out = x op s (or s op x) over n contiguous floats. */
-void scalarLoop(BOp op, const float* x, float s, bool reverse, float* y, int64_t n) {
-  dims sx{1}, ss{0}, d{n};
-  dispatchF(op, [&](auto f) {
-    if (reverse)
-      bcastLoop<float>(&s, ss, x, sx, y, d, f);
-    else
-      bcastLoop<float>(x, sx, &s, ss, y, d, f);
-  });
-}
-
-/** f(a, b) == 0 for the op (so zero padding stays zero when both operands' padding is zero). */
-bool zeroPreserving(BOp op, float a, float b) {
-  float r = 1.f;
-  dims one{1}, d{1};
-  dispatchF(op, [&](auto f) { bcastLoop<float>(&a, one, &b, one, &r, d, f); });
-  return r == 0.f;
-}
-
-/** True for a blocked layout with a zero-padded tail (e.g. nChw16c with C % 16 != 0). */
-bool isPadded(const memory::desc& md) { return md.data.format_kind == dnnl_blocked && !isDense(md); }
-
 // ---- oneDNN primitives ----------------------------------------------------------------------
 
 BufPtr runEltwise(const BufPtr& x, dnnl::algorithm alg, float alpha, float beta) {
-  const memory::desc md = x->md;
-  if (x->numel() == 0) return allocBuf(md);
-  std::string key = "gen.eltwise:" + std::to_string(static_cast<int>(alg)) + ":" + fkey(alpha) +
-                    ":" + fkey(beta) + ":" + mdKey(md);
+  const memory::desc& md = x->md;
+  auto y = allocBuf(md);
+  if (x->numel() == 0) return y;
+  SerialScope serial(x->numel() <= kParallelMin);
+  std::string key("gen.eltwise:");
+  keyPod(key, alg);
+  keyPod(key, alpha);
+  keyPod(key, beta);
+  keyMd(key, md);
   auto& prim = cached<dnnl::eltwise_forward>(key, [&]() {
     dnnl::eltwise_forward::primitive_desc pd(
         {dnnl::prop_kind::forward_inference, alg, md, alpha, beta}, engine());
     return dnnl::eltwise_forward(pd);
   });
-  auto y = allocBuf(md);
   prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()}, {DNNL_ARG_DST, y->mem()}});
   stream().wait();
   return y;
@@ -339,10 +520,16 @@ BufPtr runEltwise(const BufPtr& x, dnnl::algorithm alg, float alpha, float beta)
 
 /** oneDNN binary: dst (in src0's layout) = src0 op src1 (src1 may broadcast); optional negation. */
 BufPtr runBinary(dnnl::algorithm alg, const BufPtr& s0, const BufPtr& s1, bool negate) {
-  const memory::desc m0 = s0->md, m1 = s1->md;
-  if (s0->numel() == 0) return allocBuf(m0);
-  std::string key = "gen.binary:" + std::to_string(static_cast<int>(alg)) + (negate ? "n:" : ":") +
-                    mdKey(m0) + "|" + mdKey(m1);
+  const memory::desc& m0 = s0->md;
+  const memory::desc& m1 = s1->md;
+  auto y = allocBuf(m0);
+  if (s0->numel() == 0) return y;
+  SerialScope serial(s0->numel() <= kParallelMin);
+  std::string key("gen.binary:");
+  keyPod(key, alg);
+  keyPod(key, negate);
+  keyMd(key, m0);
+  keyMd(key, m1);
   auto& prim = cached<dnnl::binary>(key, [&]() {
     dnnl::primitive_attr attr;
     if (negate) {
@@ -353,7 +540,6 @@ BufPtr runBinary(dnnl::algorithm alg, const BufPtr& s0, const BufPtr& s1, bool n
     dnnl::binary::primitive_desc pd({alg, m0, m1, m0}, attr, engine());
     return dnnl::binary(pd);
   });
-  auto y = allocBuf(m0);
   prim.execute(stream(),
                {{DNNL_ARG_SRC_0, s0->mem()}, {DNNL_ARG_SRC_1, s1->mem()}, {DNNL_ARG_DST, y->mem()}});
   stream().wait();
@@ -362,239 +548,196 @@ BufPtr runBinary(dnnl::algorithm alg, const BufPtr& s0, const BufPtr& s1, bool n
 
 /** The layout two same-dims operands are brought to: a blocked one if either is blocked. */
 memory::desc commonLayout(const BufPtr& a, const BufPtr& b) {
-  if (!a->isPlain()) return a->md;
-  if (!b->isPlain() && b->md.dims() == a->md.dims()) return b->md;
+  if (!plainMd(a->md)) return a->md;
+  if (!plainMd(b->md)) return b->md;
   return a->md;
 }
 
+/** f32 view of an input: int32 storages are converted (results are always float32). */
+BufPtr asF32(const BufPtr& b) { return b->dataType() == dt::f32 ? b : castTo(b, dt::f32); }
+
 // ---- kernels --------------------------------------------------------------------------------
 
-BufPtr unaryImpl(const std::string& op, const BufPtr& xIn) {
-  using A = dnnl::algorithm;
-  if (xIn->dataType() == dt::s32) {
-    // integer inputs: compute in f32; ops that keep integers give int32 back
-    auto y = unaryImpl(op, castTo(xIn, dt::f32));
-    if (op == "neg" || op == "abs" || op == "sign" || op == "square" || op == "relu") return castTo(y, dt::s32);
-    return y;
-  }
-  if (op == "sign") {
-    // sign(0) == 0, so a loop over the physical buffer keeps a zero-padded tail zero
-    auto x = isDense(xIn->md) || xIn->md.data.format_kind == dnnl_blocked ? xIn : toPlain(xIn);
+BufPtr unaryImpl(UOp op, const BufPtr& xIn) {
+  BufPtr x = asF32(xIn);
+  const int64_t n = x->numel();
+  if (n == 0) return allocBuf(x->md);
+  // Loops over the physical buffer: exact for dense layouts, and for zero-padded ones when
+  // op(0) == 0. Other padded layouts: oneDNN eltwise (keeps the padding zero) for the
+  // transcendentals, plain data for the cheap maps.
+  const bool physOk = isDense(x->md) || (x->md.data.format_kind == dnnl_blocked && unaryKeepsZero(op));
+  if (unaryCheap(op) || (n <= kLibmMax && physOk)) {
+    if (!physOk) x = plainOf(x);
     auto y = allocBuf(x->md);
-    const float* s = x->f32();
-    float* d = y->f32();
-    int64_t n = static_cast<int64_t>(x->bytes() / 4);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      float v = s[i];
-      d[i] = v > 0 ? 1.f : v < 0 ? -1.f : v;  // keeps ±0 and NaN
-    }
+    unaryLoop(op, x->f32(), y->f32(), physCount(x));
     return y;
   }
-  A alg;
-  float alpha = 0, beta = 0;
-  if (op == "neg") { alg = A::eltwise_linear; alpha = -1; }
-  else if (op == "exp") alg = A::eltwise_exp;
-  else if (op == "log") alg = A::eltwise_log;
-  else if (op == "sqrt") alg = A::eltwise_sqrt;
-  else if (op == "rsqrt") { alg = A::eltwise_pow; alpha = 1; beta = -0.5f; }
-  else if (op == "abs") alg = A::eltwise_abs;
-  else if (op == "square") alg = A::eltwise_square;
-  else if (op == "reciprocal") { alg = A::eltwise_pow; alpha = 1; beta = -1; }
-  else if (op == "relu") alg = A::eltwise_relu;
-  else if (op == "sigmoid") alg = A::eltwise_logistic;
-  else if (op == "tanh") alg = A::eltwise_tanh;
-  else throw std::runtime_error("unknown unary op '" + op + "'");
-  auto x = xIn->md.data.format_kind == dnnl_blocked ? xIn : toPlain(xIn);
-  return runEltwise(x, alg, alpha, beta);
+  using A = dnnl::algorithm;
+  A alg = A::eltwise_exp;
+  switch (op) {
+    case UOp::Exp: alg = A::eltwise_exp; break;
+    case UOp::Log: alg = A::eltwise_log; break;
+    case UOp::Sigmoid: alg = A::eltwise_logistic; break;
+    case UOp::Tanh: alg = A::eltwise_tanh; break;
+    default: throw std::runtime_error("internal error: unary op without oneDNN algorithm");
+  }
+  if (x->md.data.format_kind != dnnl_blocked) x = plainOf(x);
+  auto y = runEltwise(x, alg, 0.f, 0.f);
+  // NaN in, NaN out: oneDNN's jit kernels clamp arguments with min/max, which drops NaN (exp gives
+  // +Inf; logistic on blocked layouts gives 0), so NaNs are copied over afterwards
+  const float* xs = x->f32();
+  float* ys = y->f32();
+  const int64_t np = physCount(x);
+  copyNaN(xs, ys, np);
+  return y;
 }
 
-bool keepsInt(BOp op) {
-  return op == BOp::Add || op == BOp::Sub || op == BOp::Mul || op == BOp::Max || op == BOp::Min ||
-         op == BOp::Pow;
+BufPtr binaryLoop(BOp op, const BufPtr& aIn, const dims& aShape, const BufPtr& bIn, const dims& bShape,
+                  const dims& outShape) {
+  auto a = plainOf(aIn), b = plainOf(bIn);
+  auto y = allocPlain(outShape);
+  const dims sa = bstrides(aShape), sb = bstrides(bShape);
+  dispatchF(op, [&](auto f) { bcastLoop(a->f32(), sa, b->f32(), sb, y->f32(), outShape, f); });
+  return y;
 }
 
-BufPtr binaryImpl(BOp op, const BufPtr& aIn, dims aShape, const BufPtr& bIn, dims bShape,
-                  dims outShape) {
+BufPtr binaryImpl(BOp op, const BufPtr& aIn, dims aShape, const BufPtr& bIn, dims bShape, dims outShape) {
   aShape = normDims(aShape);
   bShape = normDims(bShape);
   outShape = normDims(outShape);
-  const size_t r = outShape.size();
+  const size_t r = std::max(outShape.size(), std::max(aShape.size(), bShape.size()));
   aShape = padRank(aShape, r);
   bShape = padRank(bShape, r);
-  if (aIn->dataType() == dt::s32 || bIn->dataType() == dt::s32) {
-    bool bothInt = aIn->dataType() == dt::s32 && bIn->dataType() == dt::s32;
-    auto y = binaryLoop(op, castTo(aIn, dt::f32), aShape, castTo(bIn, dt::f32), bShape, outShape);
-    return bothInt && keepsInt(op) ? castTo(y, dt::s32) : y;
+  outShape = padRank(outShape, r);
+  for (size_t i = 0; i < r; ++i) {
+    if ((aShape[i] != 1 && aShape[i] != outShape[i]) || (bShape[i] != 1 && bShape[i] != outShape[i]))
+      throw std::runtime_error("shapes [" + dimsKey(aShape) + "] and [" + dimsKey(bShape) +
+                               "] do not broadcast to [" + dimsKey(outShape) + "]");
   }
+  BufPtr a = asF32(aIn), b = asF32(bIn);
   if (prodOf(outShape) == 0) return allocPlain(outShape);
-  dnnl::algorithm alg = dnnl::algorithm::binary_add;
-  const bool hasAlg = dnnlBinaryAlg(op, alg);
 
-  if (aShape == bShape) {
+  if (aShape == outShape && bShape == outShape) {
     // same shape: one common layout (blocked if either operand is), output in that layout
-    auto a = asDims(aIn, aShape);
-    auto b = asDims(bIn, bShape);
+    a = asDims(a, outShape);
+    b = asDims(b, outShape);
     memory::desc md = commonLayout(a, b);
-    // oneDNN's jit binary does not re-zero padding, so a padded layout is only used when
-    // op(0, 0) == 0 keeps it zero (not for div/pow/ge/le/eq)
-    if (isPadded(md) && !zeroPreserving(op, 0.f, 0.f)) md = plainDesc(outShape, dt::f32);
-    a = reorderTo(a, md);
-    b = reorderTo(b, md);
-    if (hasAlg) return runBinary(alg, a, b, false);
-    // pow: loop over the physical buffer when dense, else on plain data
-    if (!isDense(md)) {
-      a = toPlain(a);
-      b = toPlain(b);
-    }
-    auto y = allocBuf(a->md);
-    int64_t n = static_cast<int64_t>(a->bytes() / 4);
-    dims s1{1}, d{n};
-    dispatchF(op, [&](auto f) { bcastLoop<float>(a->f32(), s1, b->f32(), s1, y->f32(), d, f); });
+    if (!plainMd(md) && !isDense(md) && !binaryKeepsZero(op)) md = plainDesc(outShape, dt::f32);
+    a = reorderInto(a, md);
+    b = reorderInto(b, md);
+    auto y = allocBuf(md);
+    sameLoop(op, a->f32(), b->f32(), y->f32(), physCount(a));
     return y;
   }
 
-  // broadcasting: oneDNN binary when one side is full (it becomes src0, keeping its layout)
-  if (hasAlg && r <= DNNL_MAX_NDIMS) {
-    const BufPtr* full = nullptr;
-    const BufPtr* other = nullptr;
-    dims otherShape;
-    BOp useOp = op;
-    bool negate = false;
-    if (aShape == outShape) {
-      full = &aIn;
-      other = &bIn;
-      otherShape = bShape;
-    } else if (bShape == outShape && swappedOp(op, useOp, negate)) {
-      full = &bIn;
-      other = &aIn;
-      otherShape = aShape;
-    }
-    dnnl::algorithm useAlg = alg;
-    // the swapped op may have no oneDNN algorithm (lt -> gt): then the loops do it
-    if (full != nullptr && dnnlBinaryAlg(useOp, useAlg)) {
-      auto s0 = asDims(*full, outShape);
+  // broadcast onto a blocked full-size operand: oneDNN binary keeps its layout
+  const BufPtr* full = nullptr;
+  const BufPtr* other = nullptr;
+  dims otherShape;
+  BOp useOp = op;
+  bool negate = false;
+  if (aShape == outShape) {
+    full = &a;
+    other = &b;
+    otherShape = bShape;
+  } else if (bShape == outShape && swappedOp(op, useOp, negate)) {
+    full = &b;
+    other = &a;
+    otherShape = aShape;
+  }
+  dnnl::algorithm alg = dnnl::algorithm::binary_add;
+  if (full != nullptr && r <= DNNL_MAX_NDIMS && dnnlBinaryAlg(useOp, alg)) {
+    auto s0 = asDims(*full, outShape);
+    if (!plainMd(s0->md) && s0->md.data.format_kind == dnnl_blocked &&
+        (isDense(s0->md) || binaryKeepsZero(useOp))) {
       auto s1 = asDims(*other, otherShape);
-      if (isPadded(s0->md) && !zeroPreserving(useOp, 0.f, 0.f)) s0 = toPlain(s0);
-      if (!s0->isPlain()) {
-        try {
-          return runBinary(useAlg, s0, reorderTo(toPlain(s1), likeLayout(s0->md, otherShape)), negate);
-        } catch (const dnnl::error&) {
-          // fall through to plain
-        }
+      try {
+        return runBinary(alg, s0, reorderInto(plainOf(s1), likeLayout(s0->md, otherShape)), negate);
+      } catch (const dnnl::error&) {
+        // no implementation for this layout combination: plain loops below
       }
-      return runBinary(useAlg, toPlain(s0), toPlain(s1), negate);
     }
   }
-  return binaryLoop(op, aIn, aShape, bIn, bShape, outShape);
+  return binaryLoop(op, a, aShape, b, bShape, outShape);
 }
 
 BufPtr scalarImpl(BOp op, const BufPtr& xIn, double sD, bool reverse) {
-  if (xIn->dataType() == dt::s32) {
-    auto y = scalarImpl(op, castTo(xIn, dt::f32), sD, reverse);
-    bool integral = std::floor(sD) == sD && std::fabs(sD) < 2147483648.0;
-    bool keep = integral && keepsInt(op) && !(op == BOp::Pow && (reverse || sD < 0));
-    return keep ? castTo(y, dt::s32) : y;
-  }
-  const float s = static_cast<float>(sD);
-  // Loops over the physical buffer keep the layout. That is exact for dense layouts, and for a
-  // zero-padded blocked layout when f(0) == 0 (the padding stays zero); otherwise plain data.
-  BufPtr x = xIn;
-  if (!isDense(xIn->md)) {
-    const bool keep = isPadded(xIn->md) && (reverse ? zeroPreserving(op, s, 0.f) : zeroPreserving(op, 0.f, s));
-    if (!keep) x = toPlain(xIn);
+  BufPtr x = asF32(xIn);
+  const float s = static_cast<float>(sD);  // PyTorch compares/operates with float32(s)
+  // Physical loops keep the layout: exact for dense layouts, and for a zero-padded blocked layout
+  // when f(0) == 0 (the padding stays zero); otherwise plain data.
+  if (!isDense(x->md)) {
+    const bool keep = isPadded(x->md) && (reverse ? applyOp(op, s, 0.f) : applyOp(op, 0.f, s)) == 0.f;
+    if (!keep) x = plainOf(x);
   }
   auto y = allocBuf(x->md);
-  const int64_t n = static_cast<int64_t>(x->bytes() / 4);
-  if (n == 0 || x->numel() == 0) return y;
+  const int64_t n = physCount(x);
+  if (x->numel() == 0) return y;
   const float* xs = x->f32();
   float* ys = y->f32();
   if (op == BOp::Pow && !reverse) {
     // common exponents without powf
-    auto run = [&](auto f) {
-#pragma omp parallel for if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) ys[i] = f(xs[i]);
-    };
     if (s == 1.f) { std::memcpy(ys, xs, n * 4); return y; }
-    if (s == 2.f) { run([](float v) { return v * v; }); return y; }
-    if (s == 3.f) { run([](float v) { return v * v * v; }); return y; }
-    if (s == 0.5f) { run([](float v) { return std::sqrt(v); }); return y; }
-    if (s == -1.f) { run([](float v) { return 1.f / v; }); return y; }
-    if (s == -0.5f) { run([](float v) { return 1.f / std::sqrt(v); }); return y; }
-    if (s == -2.f) { run([](float v) { return 1.f / (v * v); }); return y; }
-    if (s == 0.f) { run([](float) { return 1.f; }); return y; }
+    if (s == 2.f) { mapLoop(xs, ys, n, [](float v) { return v * v; }); return y; }
+    if (s == 3.f) { mapLoop(xs, ys, n, [](float v) { return v * v * v; }); return y; }
+    if (s == 0.5f) { sqrtLoop(xs, ys, n, false); return y; }
+    if (s == -1.f) { mapLoop(xs, ys, n, [](float v) { return 1.f / v; }); return y; }
+    if (s == -0.5f) { sqrtLoop(xs, ys, n, true); return y; }
+    if (s == -2.f) { mapLoop(xs, ys, n, [](float v) { return 1.f / (v * v); }); return y; }
+    if (s == 0.f) { mapLoop(xs, ys, n, [](float) { return 1.f; }); return y; }
   }
   scalarLoop(op, xs, s, reverse, ys, n);
   return y;
 }
 
 BufPtr clampImpl(const BufPtr& xIn, double lo, double hi) {
-  if (xIn->dataType() == dt::s32) {
-    auto y = clampImpl(castTo(xIn, dt::f32), lo, hi);
-    return castTo(y, dt::s32);
-  }
+  BufPtr x = asF32(xIn);
   const float l = static_cast<float>(lo), h = static_cast<float>(hi);
   // physical loop: dense layouts, or padded ones when clamp(0) == 0 (padding stays zero)
-  const bool zeroFixed = l <= 0.f && h >= 0.f && xIn->md.data.format_kind == dnnl_blocked;
-  if (!isDense(xIn->md) && !zeroFixed) {
-    if (xIn->md.data.format_kind == dnnl_blocked && std::isfinite(l) && std::isfinite(h)) {
-      // padded blocked layout: oneDNN clip keeps the padding zero (it rejects infinite bounds)
-      return runEltwise(xIn, dnnl::algorithm::eltwise_clip, l, h);
-    }
-    return clampImpl(toPlain(xIn), lo, hi);
-  }
-  auto y = allocBuf(xIn->md);
-  const int64_t n = static_cast<int64_t>(xIn->bytes() / 4);
-  const float* s = xIn->f32();
-  float* d = y->f32();
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) d[i] = std::min(std::max(s[i], l), h);
+  const bool zeroFixed = l <= 0.f && h >= 0.f && x->md.data.format_kind == dnnl_blocked;
+  if (!isDense(x->md) && !zeroFixed) x = plainOf(x);
+  auto y = allocBuf(x->md);
+  // std::max/min keep a NaN first operand: clamp(NaN) = NaN as in PyTorch
+  mapLoop(x->f32(), y->f32(), physCount(x), [l, h](float v) { return std::min(std::max(v, l), h); });
   return y;
 }
 
 BufPtr reluBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn) {
-  auto y = yIn->md.data.format_kind == dnnl_blocked ? yIn : toPlain(yIn);
+  // dx = dy where y > 0: over y's layout (a zero-padded tail has y = 0, so dx stays zero there)
+  BufPtr y = asF32(yIn);
+  if (y->md.data.format_kind != dnnl_blocked) y = plainOf(y);
   const memory::desc md = y->md;
-  auto dy = reorderTo(asDims(dyIn, md.dims()), md);
+  auto dy = reorderInto(asDims(asF32(dyIn), md.dims()), md);
   auto dx = allocBuf(md);
-  if (y->numel() == 0) return dx;
-  std::string key = "gen.relubwd:" + mdKey(md);
-  auto& prim = cached<dnnl::eltwise_backward>(key, [&]() {
-    using A = dnnl::algorithm;
-    dnnl::eltwise_forward::primitive_desc fwd(
-        {dnnl::prop_kind::forward_training, A::eltwise_relu_use_dst_for_bwd, md, 0.f, 0.f}, engine());
-    dnnl::eltwise_backward::primitive_desc pd({A::eltwise_relu_use_dst_for_bwd, md, md, 0.f, 0.f},
-                                              engine(), fwd);
-    return dnnl::eltwise_backward(pd);
+  const float* ys = y->f32();
+  const float* g = dy->f32();
+  float* d = dx->f32();
+  const int64_t n = y->numel() == 0 ? 0 : physCount(y);
+  parallelFor(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) d[i] = ys[i] > 0.f ? g[i] : 0.f;
   });
-  prim.execute(stream(),
-               {{DNNL_ARG_DST, y->mem()}, {DNNL_ARG_DIFF_DST, dy->mem()}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
-  stream().wait();
   return dx;
 }
 
 BufPtr axpyImpl(const BufPtr& aIn, const BufPtr& bIn, double alphaD) {
-  auto a = aIn, b = bIn;
-  if (a->dataType() != dt::f32 || b->dataType() != dt::f32) {
-    a = castTo(a, dt::f32);
-    b = castTo(b, dt::f32);
-  }
-  b = asDims(b, a->md.dims());
+  auto a = asF32(aIn);
+  auto b = asDims(asF32(bIn), a->md.dims());
   memory::desc md = commonLayout(a, b);
   const float alpha = static_cast<float>(alphaD);
   // a padded tail stays zero (0 + alpha * 0) unless alpha is not finite
   if (md.data.format_kind != dnnl_blocked || (!isDense(md) && !std::isfinite(alpha))) {
     md = plainDesc(a->md.dims(), dt::f32);
   }
-  a = reorderTo(a, md);
-  b = reorderTo(b, md);
+  a = reorderInto(a, md);
+  b = reorderInto(b, md);
   auto y = allocBuf(md);
-  const int64_t n = static_cast<int64_t>(md.get_size() / 4);
+  const int64_t n = physCount(y);
   const float* pa = a->f32();
   const float* pb = b->f32();
   float* py = y->f32();
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + alpha * pb[i];
+  parallelFor(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) py[i] = pa[i] + alpha * pb[i];
+  });
   return y;
 }
 
@@ -607,34 +750,34 @@ dt parseDType(const Napi::Value& v) {
 
 // ---- N-API ----------------------------------------------------------------------------------
 
-// unary(op, x) -> handle
+// unary(op, x) -> handle (float32, x's layout where kept)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   return guarded(info, "unary", [&]() -> Napi::Value {
-    std::string op = info[0].As<Napi::String>().Utf8Value();
+    UOp op = parseOp(info[0], kUnaryNames, "unary");
     return wrap(info.Env(), unaryImpl(op, unwrap(info[1], "unary")));
   });
 }
 
-// binary(op, a, aShape, b, bShape, outShape) -> handle
+// binary(op, a, aShape, b, bShape, outShape) -> handle (float32)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   return guarded(info, "binary", [&]() -> Napi::Value {
-    BOp op = parseBOp(info[0].As<Napi::String>().Utf8Value());
+    BOp op = parseOp(info[0], kBinaryNames, "binary");
     return wrap(info.Env(), binaryImpl(op, unwrap(info[1], "binary"), toDims(info[2]),
                                        unwrap(info[3], "binary"), toDims(info[4]), toDims(info[5])));
   });
 }
 
-// scalar(op, x, s, reverse) -> handle
+// scalar(op, x, s, reverse) -> handle (float32)
 Napi::Value Scalar(const Napi::CallbackInfo& info) {
   return guarded(info, "scalar", [&]() -> Napi::Value {
-    BOp op = parseBOp(info[0].As<Napi::String>().Utf8Value());
+    BOp op = parseOp(info[0], kBinaryNames, "binary");
     return wrap(info.Env(), scalarImpl(op, unwrap(info[1], "scalar"),
                                        info[2].As<Napi::Number>().DoubleValue(),
                                        info[3].As<Napi::Boolean>().Value()));
   });
 }
 
-// clamp(x, lo, hi) -> handle
+// clamp(x, lo, hi) -> handle (float32)
 Napi::Value Clamp(const Napi::CallbackInfo& info) {
   return guarded(info, "clamp", [&]() -> Napi::Value {
     return wrap(info.Env(), clampImpl(unwrap(info[0], "clamp"), info[1].As<Napi::Number>().DoubleValue(),
@@ -662,7 +805,7 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   });
 }
 
-// axpy(a, b, alpha) -> handle (a + alpha * b)
+// axpy(a, b, alpha) -> handle (float32, a + alpha * b)
 Napi::Value Axpy(const Napi::CallbackInfo& info) {
   return guarded(info, "axpy", [&]() -> Napi::Value {
     return wrap(info.Env(), axpyImpl(unwrap(info[0], "axpy"), unwrap(info[1], "axpy"),

@@ -1,24 +1,14 @@
 // Layout kernels: reshape (zero-copy on plain data), permute / slice / pad (oneDNN reorders between
 // strided descriptors, any input layout, f32 and int32), cat (slab copies; channel concatenation
 // of 4-D inputs keeps a blocked layout when the channel offsets are block-aligned), indexSelect / indexAdd / gatherRows /
-// scatterRows (OpenMP loops on plain data).
-#include <omp.h>
-
+// scatterRows (OpenMP loops on plain data). Loops and reorders of up to kParallelMin elements run
+// serially (general.h).
 #include <algorithm>
 #include <cstring>
 
-#include "buf.h"
+#include "general.h"
 
 namespace cn {
-namespace gen {
-// defined in elementwise.cc
-dims normDims(const dims& d);
-int64_t prodOf(const dims& d);
-BufPtr asDims(const BufPtr& b, const dims& d);
-BufPtr castTo(const BufPtr& x, dt to);
-memory::desc likeLayout(const memory::desc& ref, const dims& d);
-}  // namespace gen
-
 using namespace gen;
 
 namespace {
@@ -33,10 +23,12 @@ BufPtr view(const BufPtr& b, const dims& d) {
 
 /** Runs a reorder from (srcMd over src's memory) to (dstMd over dst's memory). */
 void reorderRaw(const memory::desc& srcMd, void* src, const memory::desc& dstMd, void* dst) {
+  // small copies run on this thread (the decision depends only on the dims, which the key holds)
+  SerialScope serial(prodOf(srcMd.dims()) <= kParallelMin);
   memory s(srcMd, engine(), src), d(dstMd, engine(), dst);
-  // mdKey omits offset0 (submemory descriptors differ only there), so add it
-  std::string key = "gen.reorder:" + mdKey(srcMd) + "@" + std::to_string(srcMd.data.offset0) + "|" +
-                    mdKey(dstMd) + "@" + std::to_string(dstMd.data.offset0);
+  std::string key("gen.reorder:");  // keyMd includes offset0 (submemory descriptors differ there)
+  keyMd(key, srcMd);
+  keyMd(key, dstMd);
   auto& prim = cached<dnnl::reorder>(key, [&]() { return dnnl::reorder(s, d); });
   prim.execute(stream(), s, d);
   stream().wait();
@@ -74,7 +66,7 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
     if (parts[i]->md.dims()[axis] % blk[axis] != 0) return false;
   const memory::desc outMd = likeLayout(refMd, outDims);
   std::vector<BufPtr> srcs;
-  for (auto& p : parts) srcs.push_back(reorderTo(p, likeLayout(refMd, p->md.dims())));
+  for (auto& p : parts) srcs.push_back(reorderInto(p, likeLayout(refMd, p->md.dims())));
   // stride order of outMd (outermost first); slab = product of outer sizes of dims inside `axis`
   const auto& os = outMd.data.format_desc.blocking.strides;
   const int64_t axisStride = os[axis];
@@ -94,10 +86,11 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
   char* dst = y->data.get();
   const int64_t nsrc = static_cast<int64_t>(srcs.size());
   if (outer >= 64) {
-#pragma omp parallel for schedule(static) if (outSlab * outer > (1 << 18))
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < nsrc; ++i)
-        std::memcpy(dst + o * outSlab + off[i], srcs[i]->data.get() + o * slab[i], slab[i]);
+    parallelFor(outer, outSlab * outer / 4, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t i = 0; i < nsrc; ++i)
+          std::memcpy(dst + o * outSlab + off[i], srcs[i]->data.get() + o * slab[i], slab[i]);
+    });
   } else {
     // few large slabs: copy them in pieces of at most 1 MiB in parallel
     struct Seg {
@@ -113,8 +106,9 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
           segs.push_back({dst + o * outSlab + off[i] + b, srcs[i]->data.get() + o * slab[i] + b,
                           std::min(piece, slab[i] - b)});
     const int64_t ns = static_cast<int64_t>(segs.size());
-#pragma omp parallel for schedule(static) if (ns > 1)
-    for (int64_t k = 0; k < ns; ++k) std::memcpy(segs[k].d, segs[k].s, segs[k].n);
+    parallelFor(ns, outSlab * outer / 4, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) std::memcpy(segs[k].d, segs[k].s, segs[k].n);
+    });
   }
   parts.assign(1, y);
   return true;
@@ -126,7 +120,7 @@ Napi::Value Reshape(const Napi::CallbackInfo& info) {
     auto x = unwrap(info[0], "reshape");
     dims nd = toDims(info[1]);
     if (prodOf(nd) != x->numel()) throw std::runtime_error("element count mismatch");
-    return wrap(info.Env(), view(toPlain(x), nd));
+    return wrap(info.Env(), view(plainOf(x), nd));
   });
 }
 
@@ -142,7 +136,7 @@ Napi::Value Permute(const Napi::CallbackInfo& info) {
     auto x = asDims(unwrap(info[0], "permute"), shape);
     auto y = allocPlain(outDims, x->dataType());
     if (r == 0 || prodOf(shape) == 0) {
-      if (r == 0) std::memcpy(y->data.get(), toPlain(x)->data.get(), 4);
+      if (r == 0) std::memcpy(y->data.get(), plainOf(x)->data.get(), 4);
       return wrap(info.Env(), y);
     }
     // x's logical dims written with strides that make the destination buffer row-major in outDims
@@ -166,7 +160,7 @@ Napi::Value Slice(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < shape.size(); ++i)
       if (starts[i] < 0 || outDims[i] < 0 || starts[i] + outDims[i] > shape[i])
         throw std::runtime_error("slice out of range");
-    auto x = toPlain(asDims(unwrap(info[0], "slice"), shape));
+    auto x = plainOf(asDims(unwrap(info[0], "slice"), shape));
     auto y = allocPlain(outDims, x->dataType());
     if (y->numel() == 0) return wrap(info.Env(), y);
     auto sub = x->md.submemory_desc(outDims, starts);
@@ -250,7 +244,7 @@ Napi::Value Cat(const Napi::CallbackInfo& info) {
 
 /** Reads and validates int32 indices in [0, limit). */
 std::vector<int64_t> readIndex(const BufPtr& idxIn, int64_t n, int64_t limit, const char* what) {
-  auto idx = toPlain(idxIn);
+  auto idx = plainOf(idxIn);
   if (idx->dataType() != dt::s32) idx = castTo(idx, dt::s32);
   if (idx->numel() < n) throw std::runtime_error(std::string(what) + " has fewer entries than expected");
   std::vector<int64_t> out(n);
@@ -282,7 +276,7 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
     const dims shape = normDims(toDims(info[1]));
     const int64_t axis = normAxis(info[2].As<Napi::Number>().Int64Value(), shape.size());
     const int64_t n = info[4].As<Napi::Number>().Int64Value();
-    auto x = toPlain(asDims(unwrap(info[0], "indexSelect"), shape));
+    auto x = plainOf(asDims(unwrap(info[0], "indexSelect"), shape));
     const int64_t A = shape[axis];
     auto idx = readIndex(unwrap(info[3], "indexSelect"), n, A, "index");
     dims outDims = shape;
@@ -293,11 +287,12 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
     const char* src = x->data.get();
     char* dst = y->data.get();
     const int64_t rows = outer * n, rb = inner * 4;
-#pragma omp parallel for schedule(static) if (rows * inner > 32768)
-    for (int64_t u = 0; u < rows; ++u) {
-      const int64_t o = u / n, j = u % n;
-      std::memcpy(dst + u * rb, src + (o * A + idx[j]) * rb, rb);
-    }
+    parallelFor(rows, rows * inner, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t o = u / n, j = u % n;
+        std::memcpy(dst + u * rb, src + (o * A + idx[j]) * rb, rb);
+      }
+    });
     return wrap(info.Env(), y);
   });
 }
@@ -308,7 +303,7 @@ Napi::Value IndexAdd(const Napi::CallbackInfo& info) {
     const dims dyShape = normDims(toDims(info[1]));
     const int64_t axis = normAxis(info[2].As<Napi::Number>().Int64Value(), dyShape.size());
     const dims outDims = normDims(toDims(info[4]));
-    auto dy = toPlain(asDims(castTo(unwrap(info[0], "indexAdd"), dt::f32), dyShape));
+    auto dy = plainOf(asDims(castTo(unwrap(info[0], "indexAdd"), dt::f32), dyShape));
     const int64_t n = dyShape[axis], A = outDims[axis];
     auto idx = readIndex(unwrap(info[3], "indexAdd"), n, A, "index");
     auto y = allocPlain(outDims, dt::f32, true);
@@ -318,15 +313,16 @@ Napi::Value IndexAdd(const Napi::CallbackInfo& info) {
     float* dst = y->f32();
     // parallel over (outer, inner chunk): different units never touch the same output element
     const int64_t CH = 1024, nch = (inner + CH - 1) / CH;
-#pragma omp parallel for schedule(static) if (outer * n * inner > 32768)
-    for (int64_t u = 0; u < outer * nch; ++u) {
-      const int64_t o = u / nch, j0 = (u % nch) * CH, j1 = std::min(inner, j0 + CH);
-      for (int64_t j = 0; j < n; ++j) {
-        const float* s = src + (o * n + j) * inner;
-        float* d = dst + (o * A + idx[j]) * inner;
-        for (int64_t k = j0; k < j1; ++k) d[k] += s[k];
+    parallelFor(outer * nch, outer * n * inner, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t o = u / nch, j0 = (u % nch) * CH, j1 = std::min(inner, j0 + CH);
+        for (int64_t j = 0; j < n; ++j) {
+          const float* s = src + (o * n + j) * inner;
+          float* d = dst + (o * A + idx[j]) * inner;
+          for (int64_t k = j0; k < j1; ++k) d[k] += s[k];
+        }
       }
-    }
+    });
     return wrap(info.Env(), y);
   });
 }
@@ -337,7 +333,7 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     const dims shape = toDims(info[1]);
     if (shape.size() != 2) throw std::runtime_error("expected a 2-D input");
     const int64_t N = shape[0], C = shape[1];
-    auto x = toPlain(asDims(unwrap(info[0], "gatherRows"), shape));
+    auto x = plainOf(asDims(unwrap(info[0], "gatherRows"), shape));
     auto t = readIndex(unwrap(info[2], "gatherRows"), N, C, "target");
     auto y = allocPlain({N}, x->dataType());
     const char* xs = x->data.get();  // 4-byte elements (f32 or s32), copied bitwise
@@ -353,7 +349,7 @@ Napi::Value ScatterRows(const Napi::CallbackInfo& info) {
     const dims shape = toDims(info[1]);
     if (shape.size() != 2) throw std::runtime_error("expected a 2-D shape");
     const int64_t N = shape[0], C = shape[1];
-    auto dy = toPlain(asDims(castTo(unwrap(info[0], "scatterRows"), dt::f32), {N}));
+    auto dy = plainOf(asDims(castTo(unwrap(info[0], "scatterRows"), dt::f32), {N}));
     auto t = readIndex(unwrap(info[2], "scatterRows"), N, C, "target");
     auto y = allocPlain(shape, dt::f32, true);
     for (int64_t i = 0; i < N; ++i) y->f32()[i * C + t[i]] = dy->f32()[i];

@@ -1,18 +1,11 @@
 // Linear algebra on oneDNN matmul: batched matmul (transposes expressed as strides, batch
 // broadcasting via batch dims of 1), linear (weights used transposed through strides, fused bias)
 // and its backward (dx = dy W, dW = dy^T x, db = column sums of dy). Inputs are made plain first.
-#include "buf.h"
+// Products of up to kSerialMacs multiply-adds are created and run with one OpenMP thread
+// (SerialScope): at bnlenet sizes a parallel region costs more than it saves.
+#include "general.h"
 
 namespace cn {
-namespace gen {
-// defined in elementwise.cc / reduce.cc
-dims normDims(const dims& d);
-int64_t prodOf(const dims& d);
-BufPtr asDims(const BufPtr& b, const dims& d);
-BufPtr castTo(const BufPtr& x, dt to);
-BufPtr reduceAxes(int kind, const BufPtr& x, const dims& shape, const std::vector<int64_t>& axes);
-}  // namespace gen
-
 using namespace gen;
 
 namespace {
@@ -27,16 +20,26 @@ dims rowMajorStrides(const dims& d) {
   return s;
 }
 
+/** Multiply-adds up to which a matmul runs on one thread. */
+constexpr int64_t kSerialMacs = int64_t(1) << 21;
+
 /** A plain f32 copy-free view of `b` with dims `d`. */
-BufPtr plainF32(const BufPtr& b, const dims& d) { return toPlain(asDims(castTo(b, dt::f32), d)); }
+BufPtr plainF32(const BufPtr& b, const dims& d) { return plainOf(asDims(castTo(b, dt::f32), d)); }
 
 /** dst (plain, dims of dstDims) = src x weights (+ bias) on the given (possibly strided) descriptors. */
 BufPtr runMatmul(const memory::desc& srcMd, const BufPtr& src, const memory::desc& wMd, const BufPtr& w,
                  const memory::desc* biasMd, const BufPtr& bias, const dims& dstDims) {
   auto y = allocPlain(dstDims);
-  const memory::desc dstMd = y->md;
-  std::string key = "gen.matmul:" + mdKey(srcMd) + "|" + mdKey(wMd) + "|" +
-                    (biasMd ? mdKey(*biasMd) : std::string("-")) + "|" + mdKey(dstMd);
+  const memory::desc& dstMd = y->md;
+  // multiply-adds = |dst| * K (K = the last src dim); the dims are part of the key
+  const auto sd = srcMd.dims();
+  SerialScope serial(prodOf(dstDims) * sd.back() <= kSerialMacs);
+  std::string key("gen.matmul:");
+  keyMd(key, srcMd);
+  keyMd(key, wMd);
+  keyPod(key, biasMd != nullptr);
+  if (biasMd) keyMd(key, *biasMd);
+  keyMd(key, dstMd);
   auto& prim = cached<dnnl::matmul>(key, [&]() {
     dnnl::matmul::primitive_desc pd =
         biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, engine())
@@ -154,7 +157,7 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
       out.Set("dw", wrap(env, runMatmul(dyT, dy, x->md, x, nullptr, nullptr, {O, I})));
     }
     if (hasBias) {
-      auto db = reduceAxes(0 /* sum */, dy, {N, O}, {0});
+      auto db = reduceAxes(kSum, dy, {N, O}, {0});
       auto v = std::make_shared<Buf>();
       v->data = db->data;
       v->md = plainDesc({O});

@@ -1,26 +1,17 @@
 // Reductions (sum/mean/max/min over a set of axes, keepdim result) and argmax, as OpenMP loops on
 // plain data. (oneDNN's reduction primitive only has a jit kernel for innermost reductions; the
 // reference one it falls back to for e.g. [N,C,H,W] -> [1,C,1,1] is an order of magnitude slower.)
-// Sums accumulate in double.
-#include <omp.h>
-
+// Sums accumulate in double; max/min propagate NaN (PyTorch). Results are float32 (int32 inputs
+// are read as numbers). Loops run serially up to kParallelMin elements.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "buf.h"
+#include "general.h"
 
 namespace cn {
 namespace gen {
-
-// defined in elementwise.cc
-dims normDims(const dims& d);
-int64_t prodOf(const dims& d);
-BufPtr asDims(const BufPtr& b, const dims& d);
-BufPtr castTo(const BufPtr& x, dt to);
-
-enum ReduceKind { kSum = 0, kMean = 1, kMax = 2, kMin = 3 };
 
 namespace {
 
@@ -104,24 +95,26 @@ void reduceLoop(const float* x, float* y, const Grid& kept, const Grid& red, boo
   using T = typename A::T;
   const int nthr = omp_get_max_threads();
   const int64_t K = kept.count(), R = red.count();
-  const bool big = K * R * L > 32768;
+  const bool big = K * R * L > kParallelMin;
   auto fin = [&](T v) { return static_cast<float>(KIND == kMean ? v * scale : v); };
   if (innerRed) {
     if (K >= nthr || !big) {
-#pragma omp parallel for schedule(static) if (big)
-      for (int64_t o = 0; o < K; ++o) {
-        const float* base = x + kept.offset(o);
-        T acc = A::init();
-        for (int64_t r = 0; r < R; ++r) acc = A::comb(acc, A::run(base + red.offset(r), L));
-        y[o] = fin(acc);
-      }
+      parallelFor(K, K * R * L, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o) {
+          const float* base = x + kept.offset(o);
+          T acc = A::init();
+          for (int64_t r = 0; r < R; ++r) acc = A::comb(acc, A::run(base + red.offset(r), L));
+          y[o] = fin(acc);
+        }
+      });
     } else {
+      // big, few outputs: split each reduction over the team (only reached when big)
       const int64_t CH = 16384;
       const int64_t nch = (L + CH - 1) / CH, segs = R * nch;
       for (int64_t o = 0; o < K; ++o) {
         const float* base = x + kept.offset(o);
         std::vector<T> part(nthr, A::init());
-#pragma omp parallel
+#pragma omp parallel if (big)
         {
           T acc = A::init();
 #pragma omp for schedule(static)
@@ -142,21 +135,20 @@ void reduceLoop(const float* x, float* y, const Grid& kept, const Grid& red, boo
   // innermost kept: accumulate rows of length L
   const int64_t K2 = K;  // kept grid excludes the innermost group here
   if (K2 >= nthr || !big) {
-#pragma omp parallel if (big)
-    {
+    parallelFor(K2, K2 * R * L, [&](int64_t o0, int64_t o1) {
       std::vector<T> acc(L);
-#pragma omp for schedule(static)
-      for (int64_t o = 0; o < K2; ++o) {
+      for (int64_t o = o0; o < o1; ++o) {
         std::fill(acc.begin(), acc.end(), A::init());
         const float* base = x + kept.offset(o);
         for (int64_t r = 0; r < R; ++r) A::rowInto(acc.data(), base + red.offset(r), L);
         float* yo = y + o * L;
         for (int64_t j = 0; j < L; ++j) yo[j] = fin(acc[j]);
       }
-    }
+    });
   } else {
+    // big, few output rows: per-thread partial rows over a split of the reduced rows
     std::vector<std::vector<T>> part(nthr, std::vector<T>(K2 * L, A::init()));
-#pragma omp parallel
+#pragma omp parallel if (big)
     {
       std::vector<T>& acc = part[omp_get_thread_num()];
 #pragma omp for schedule(static)
@@ -178,7 +170,7 @@ void reduceLoop(const float* x, float* y, const Grid& kept, const Grid& red, boo
 /** Reduces f32 `xIn` of logical `shapeIn` over `axes`; returns a plain keepdim result. */
 BufPtr reduceAxes(int kind, const BufPtr& xIn, const dims& shapeIn, const std::vector<int64_t>& axes) {
   const dims shape = normDims(shapeIn);
-  auto x = toPlain(asDims(castTo(xIn, dt::f32), shape));
+  auto x = plainOf(asDims(castTo(xIn, dt::f32), shape));
   const int nd = static_cast<int>(shape.size());
   std::vector<bool> isRed(nd, false);
   for (auto a : axes) {
@@ -257,28 +249,29 @@ namespace {
 
 template <class T>
 void argmaxLoop(const T* x, int32_t* y, int64_t outer, int64_t A, int64_t inner) {
-  const bool big = outer * A * inner > 32768;
+  const int64_t work = outer * A * inner;
   if (inner == 1) {
-#pragma omp parallel for schedule(static) if (big)
-    for (int64_t o = 0; o < outer; ++o) {
-      const T* p = x + o * A;
-      T best = p[0];
-      int32_t bi = 0;
-      for (int64_t a = 1; a < A; ++a) {
-        T v = p[a];
-        if (!(v <= best) && best == best) {  // first max wins; NaN counts as the max
-          best = v;
-          bi = static_cast<int32_t>(a);
+    parallelFor(outer, work, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        const T* p = x + o * A;
+        T best = p[0];
+        int32_t bi = 0;
+        for (int64_t a = 1; a < A; ++a) {
+          T v = p[a];
+          if (!(v <= best) && best == best) {  // first max wins; NaN counts as the max
+            best = v;
+            bi = static_cast<int32_t>(a);
+          }
         }
+        y[o] = bi;
       }
-      y[o] = bi;
-    }
+    });
     return;
   }
   const int64_t CH = 256;
   const int64_t nch = (inner + CH - 1) / CH;
-#pragma omp parallel for schedule(static) if (big)
-  for (int64_t u = 0; u < outer * nch; ++u) {
+  parallelFor(outer * nch, work, [&](int64_t u0, int64_t u1) {
+  for (int64_t u = u0; u < u1; ++u) {
     const int64_t o = u / nch, j0 = (u % nch) * CH, n = std::min(inner, j0 + CH) - j0;
     T best[CH];
     int32_t bi[CH];
@@ -300,9 +293,17 @@ void argmaxLoop(const T* x, int32_t* y, int64_t outer, int64_t A, int64_t inner)
     int32_t* yo = y + o * inner + j0;
     for (int64_t j = 0; j < n; ++j) yo[j] = bi[j];
   }
+  });
 }
 
-int parseReduce(const std::string& s) {
+/** A reduce op from JS: its code (ReduceKind, as general.ts sends it) or its name. */
+int parseReduce(const Napi::Value& v) {
+  if (v.IsNumber()) {
+    const int64_t k = v.As<Napi::Number>().Int64Value();
+    if (k < kSum || k > kMin) throw std::runtime_error("unknown reduce op code");
+    return static_cast<int>(k);
+  }
+  const std::string s = v.As<Napi::String>().Utf8Value();
   if (s == "sum") return kSum;
   if (s == "mean") return kMean;
   if (s == "max") return kMax;
@@ -313,7 +314,7 @@ int parseReduce(const std::string& s) {
 // reduce(op, x, shape, axes) -> handle (plain f32, keepdim dims)
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return guarded(info, "reduce", [&]() -> Napi::Value {
-    int kind = parseReduce(info[0].As<Napi::String>().Utf8Value());
+    int kind = parseReduce(info[0]);
     return wrap(info.Env(), reduceAxes(kind, unwrap(info[1], "reduce"), toDims(info[2]), toInts(info[3])));
   });
 }
@@ -326,14 +327,15 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
     int64_t axis = info[2].As<Napi::Number>().Int64Value();
     if (axis < 0) axis += nd;
     if (axis < 0 || axis >= nd) throw std::runtime_error("axis out of range");
-    auto x = toPlain(asDims(unwrap(info[0], "argmax"), shape));
+    auto x = plainOf(asDims(unwrap(info[0], "argmax"), shape));
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < axis; ++i) outer *= shape[i];
     for (int i = static_cast<int>(axis) + 1; i < nd; ++i) inner *= shape[i];
     const int64_t A = shape[axis];
     dims outDims = shape;
     outDims[axis] = 1;
-    auto y = allocPlain(outDims, dt::s32, true);
+    // every output is written below; only an empty axis leaves zeros (argmax of nothing)
+    auto y = allocPlain(outDims, dt::s32, A == 0);
     if (outer * inner == 0 || A == 0) return wrap(info.Env(), y);
     if (x->dataType() == dt::s32)
       argmaxLoop<int32_t>(x->s32(), y->s32(), outer, A, inner);

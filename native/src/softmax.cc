@@ -1,16 +1,18 @@
-// softmax / logSoftmax forward and backward along any axis, on oneDNN's softmax_forward,
-// logsoftmax_forward and their backward primitives over plain data.
-#include "buf.h"
+// softmax / logSoftmax forward and backward along any axis, on plain data.
+// - Up to kParallelMin elements: serial loops (the classifier heads: [128, 10]); a oneDNN call
+//   would cost more than the arithmetic.
+// - Larger: oneDNN's softmax_forward / logsoftmax_forward and their backward primitives. Their
+//   max-subtraction drops NaN (a row with a NaN came out finite), so forward rows whose max is not
+//   finite (a NaN, or ±Inf, where x - max is NaN) are set to NaN afterwards, as in PyTorch; the
+//   logSoftmax backward's exp(y) turns a NaN y into +Inf, so NaN y give NaN dx afterwards.
+// Results are float32 (int32 inputs are read as numbers).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "general.h"
 
 namespace cn {
-namespace gen {
-// defined in elementwise.cc
-dims normDims(const dims& d);
-int64_t prodOf(const dims& d);
-BufPtr asDims(const BufPtr& b, const dims& d);
-BufPtr castTo(const BufPtr& x, dt to);
-}  // namespace gen
-
 using namespace gen;
 
 namespace {
@@ -19,6 +21,85 @@ int normAxis(int64_t axis, size_t nd) {
   if (axis < 0) axis += static_cast<int64_t>(nd);
   if (axis < 0 || axis >= static_cast<int64_t>(nd)) throw std::runtime_error("axis out of range");
   return static_cast<int>(axis);
+}
+
+/** outer / len / inner sizes around `axis`. */
+void splitAxis(const dims& shape, int axis, int64_t& outer, int64_t& len, int64_t& inner) {
+  outer = inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= shape[i];
+  len = shape[axis];
+  for (size_t i = axis + 1; i < shape.size(); ++i) inner *= shape[i];
+}
+
+/** NaN-propagating max (as torch.max). */
+inline float nanMax(float m, float v) { return (m < v || v != v) ? v : m; }
+
+/** Serial softmax / logSoftmax over rows of `len` elements spaced `inner` apart. */
+void softmaxLoop(const float* x, float* y, int64_t outer, int64_t len, int64_t inner, bool log) {
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t j = 0; j < inner; ++j) {
+      const float* xr = x + o * len * inner + j;
+      float* yr = y + o * len * inner + j;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t i = 0; i < len; ++i) mx = nanMax(mx, xr[i * inner]);
+      // an all -Inf row, or one with a NaN or +Inf, gives NaN (x - max is NaN), as in PyTorch
+      double s = 0;
+      for (int64_t i = 0; i < len; ++i) s += std::exp(static_cast<double>(xr[i * inner]) - mx);
+      if (log) {
+        const double lse = std::log(s);
+        for (int64_t i = 0; i < len; ++i) yr[i * inner] = static_cast<float>(static_cast<double>(xr[i * inner]) - mx - lse);
+      } else {
+        const double inv = 1.0 / s;
+        for (int64_t i = 0; i < len; ++i)
+          yr[i * inner] = static_cast<float>(std::exp(static_cast<double>(xr[i * inner]) - mx) * inv);
+      }
+    }
+  }
+}
+
+/** Serial softmax backward: dx = y (dy - sum(dy y)); logSoftmax: dx = dy - exp(y) sum(dy). */
+void softmaxBackwardLoop(const float* dy, const float* y, float* dx, int64_t outer, int64_t len, int64_t inner,
+                         bool log) {
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t j = 0; j < inner; ++j) {
+      const int64_t base = o * len * inner + j;
+      double s = 0;
+      if (log) {
+        for (int64_t i = 0; i < len; ++i) s += dy[base + i * inner];
+        for (int64_t i = 0; i < len; ++i) {
+          const int64_t k = base + i * inner;
+          dx[k] = static_cast<float>(dy[k] - std::exp(static_cast<double>(y[k])) * s);
+        }
+      } else {
+        for (int64_t i = 0; i < len; ++i) s += static_cast<double>(dy[base + i * inner]) * y[base + i * inner];
+        for (int64_t i = 0; i < len; ++i) {
+          const int64_t k = base + i * inner;
+          dx[k] = static_cast<float>(y[k] * (dy[k] - s));
+        }
+      }
+    }
+  }
+}
+
+/** Sets to NaN every row of y whose row of x has a non-finite max (NaN propagation, see top). */
+void nanRows(const float* x, float* y, int64_t outer, int64_t len, int64_t inner) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  parallelFor(outer, outer * len * inner, [&](int64_t o0, int64_t o1) {
+  std::vector<float> mx(inner);
+  for (int64_t o = o0; o < o1; ++o) {
+    std::fill(mx.begin(), mx.end(), -std::numeric_limits<float>::infinity());
+    const float* xo = x + o * len * inner;
+    for (int64_t i = 0; i < len; ++i)
+      for (int64_t j = 0; j < inner; ++j) mx[j] = nanMax(mx[j], xo[i * inner + j]);
+    bool any = false;
+    for (int64_t j = 0; j < inner; ++j) any |= !std::isfinite(mx[j]);
+    if (!any) continue;
+    float* yo = y + o * len * inner;
+    for (int64_t i = 0; i < len; ++i)
+      for (int64_t j = 0; j < inner; ++j)
+        if (!std::isfinite(mx[j])) yo[i * inner + j] = nan;
+  }
+  });
 }
 
 struct SoftmaxFwd {
@@ -34,11 +115,20 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
     const dims shape = normDims(toDims(info[1]));
     const int axis = normAxis(info[2].As<Napi::Number>().Int64Value(), shape.size());
     const bool log = info[3].As<Napi::Boolean>().Value();
-    auto x = toPlain(asDims(castTo(unwrap(info[0], "softmax"), dt::f32), shape));
+    auto x = plainOf(asDims(castTo(unwrap(info[0], "softmax"), dt::f32), shape));
     auto y = allocPlain(shape);
-    if (y->numel() == 0) return wrap(info.Env(), y);
-    const memory::desc md = x->md;
-    std::string key = std::string("gen.softmax:") + (log ? "log:" : "") + std::to_string(axis) + ":" + mdKey(md);
+    const int64_t n = y->numel();
+    if (n == 0) return wrap(info.Env(), y);
+    int64_t outer, len, inner;
+    splitAxis(shape, axis, outer, len, inner);
+    if (n <= kParallelMin) {
+      softmaxLoop(x->f32(), y->f32(), outer, len, inner, log);
+      return wrap(info.Env(), y);
+    }
+    const memory::desc& md = x->md;
+    std::string key(log ? "gen.logsoftmax:" : "gen.softmax:");
+    keyPod(key, axis);
+    keyMd(key, md);
     auto& p = cached<SoftmaxFwd>(key, [&]() {
       const auto pk = dnnl::prop_kind::forward_training;
       if (log) {
@@ -48,6 +138,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
     });
     p.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()}, {DNNL_ARG_DST, y->mem()}});
     stream().wait();
+    nanRows(x->f32(), y->f32(), outer, len, inner);
     return wrap(info.Env(), y);
   });
 }
@@ -58,12 +149,21 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
     const dims shape = normDims(toDims(info[2]));
     const int axis = normAxis(info[3].As<Napi::Number>().Int64Value(), shape.size());
     const bool log = info[4].As<Napi::Boolean>().Value();
-    auto dy = toPlain(asDims(castTo(unwrap(info[0], "softmaxBackward"), dt::f32), shape));
-    auto y = toPlain(asDims(castTo(unwrap(info[1], "softmaxBackward"), dt::f32), shape));
+    auto dy = plainOf(asDims(castTo(unwrap(info[0], "softmaxBackward"), dt::f32), shape));
+    auto y = plainOf(asDims(castTo(unwrap(info[1], "softmaxBackward"), dt::f32), shape));
     auto dx = allocPlain(shape);
-    if (dx->numel() == 0) return wrap(info.Env(), dx);
-    const memory::desc md = y->md;
-    std::string key = std::string("gen.softmaxbwd:") + (log ? "log:" : "") + std::to_string(axis) + ":" + mdKey(md);
+    const int64_t n = dx->numel();
+    if (n == 0) return wrap(info.Env(), dx);
+    if (n <= kParallelMin) {
+      int64_t outer, len, inner;
+      splitAxis(shape, axis, outer, len, inner);
+      softmaxBackwardLoop(dy->f32(), y->f32(), dx->f32(), outer, len, inner, log);
+      return wrap(info.Env(), dx);
+    }
+    const memory::desc& md = y->md;
+    std::string key(log ? "gen.logsoftmaxbwd:" : "gen.softmaxbwd:");
+    keyPod(key, axis);
+    keyMd(key, md);
     auto& p = cached<SoftmaxBwd>(key, [&]() {
       const auto pk = dnnl::prop_kind::forward_training;
       if (log) {
@@ -77,6 +177,17 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
     });
     p.prim.execute(stream(), {{DNNL_ARG_DST, y->mem()}, {DNNL_ARG_DIFF_DST, dy->mem()}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
     stream().wait();
+    if (log) {
+      // dx = dy - exp(y) sum(dy): oneDNN's jit exp turns a NaN y into +Inf (dx = -Inf); PyTorch: NaN
+      const float* ys = y->f32();
+      float* d = dx->f32();
+      parallelFor(n, [&](int64_t b, int64_t e) {
+        int any = 0;
+        for (int64_t i = b; i < e; ++i) any |= (ys[i] != ys[i]);
+        if (any)
+          for (int64_t i = b; i < e; ++i) d[i] = ys[i] != ys[i] ? ys[i] : d[i];
+      });
+    }
     return wrap(info.Env(), dx);
   });
 }

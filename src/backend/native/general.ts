@@ -4,11 +4,14 @@
  * layouts; the addon interprets them logically (see native/src/elementwise.cc for which kernels
  * keep a blocked layout).
  *
- * Addon functions used (handles are opaque Buf handles, shapes are number arrays):
+ * Addon functions used (handles are opaque Buf handles, shapes are number arrays; the addon only
+ * reads them, so the callers' readonly arrays are passed as they are, without copies):
  * - fromHost(data, shape, dtype), toHost(h), full(shape, dtype, value), dispose(h), memoryInUse()
  * - unary(op, x), binary(op, a, aShape, b, bShape, outShape), scalar(op, x, s, reverse),
- *   clamp(x, lo, hi), reluBackward(dy, y), cast(x, to), axpy(a, b, alpha)
- * - reduce(op, x, shape, axes), argmax(x, shape, axis)
+ *   clamp(x, lo, hi), reluBackward(dy, y), cast(x, to), axpy(a, b, alpha); `op` is an integer code
+ *   (UNARY_CODE / BINARY_CODE below, the enum order of native/src/elementwise.cc; the addon also
+ *   accepts the op's name)
+ * - reduce(op, x, shape, axes) (op: REDUCE_CODE, or the name), argmax(x, shape, axis)
  * - reshape(x, newShape), permute(x, shape, perm), slice(x, shape, starts, outShape),
  *   pad(dy, shape, starts, fullShape), cat(xs, shapes, axis), indexSelect(x, shape, axis, idx, n),
  *   indexAdd(dy, dyShape, axis, idx, outShape), gatherRows(x, shape, target),
@@ -17,7 +20,7 @@
  *   linearBackward(dy, x, xShape, w, wShape, hasBias, needDx) -> { dx | null, dw, db | null }
  * - softmax(x, shape, axis, log), softmaxBackward(dy, y, shape, axis, log)
  */
-import type { HostArray, Kernels, Storage } from '../kernels.js';
+import type { BinaryOp, HostArray, Kernels, ReduceOp, Storage, UnaryOp } from '../kernels.js';
 import { hd, ns, type Handle, type NativeAddon, type NativeStorage } from './addon.js';
 
 /** The kernels implemented by this file. */
@@ -54,8 +57,46 @@ export type GeneralKernels = Pick<
   | 'softmaxBackward'
 >;
 
-/** Copies a readonly shape into a plain array for the addon. */
-const arr = (s: readonly number[]): number[] => Array.from(s);
+/** Integer codes of the unary ops (order of `UOp` in native/src/elementwise.cc). */
+const UNARY_CODE: Readonly<Record<UnaryOp, number>> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  abs: 5,
+  sign: 6,
+  square: 7,
+  reciprocal: 8,
+  relu: 9,
+  sigmoid: 10,
+  tanh: 11,
+};
+
+/** Integer codes of the binary ops (order of `BOp` in native/src/elementwise.cc). */
+const BINARY_CODE: Readonly<Record<BinaryOp, number>> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  pow: 4,
+  maximum: 5,
+  minimum: 6,
+  gt: 7,
+  ge: 8,
+  lt: 9,
+  le: 10,
+  eq: 11,
+};
+
+/** Integer codes of the reductions (`ReduceKind` in native/src/general.h). */
+const REDUCE_CODE: Readonly<Record<ReduceOp, number>> = { sum: 0, mean: 1, max: 2, min: 3 };
+
+/** An op's code; unknown names go through as strings so the addon reports them. */
+function code<K extends string>(table: Readonly<Record<K, number>>, op: K): number | string {
+  const c: unknown = table[op];
+  return typeof c === 'number' ? c : op;
+}
 
 /**
  * The general kernels of the native backend over the loaded addon `a`.
@@ -68,53 +109,53 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     name: 'native',
 
     // ---- memory -------------------------------------------------------------------------
-    fromHost: (data, shape, dtype) => ns(a.fromHost(data, arr(shape), dtype)),
+    fromHost: (data, shape, dtype) => ns(a.fromHost(data, shape, dtype)),
     toHost: (s) => a.toHost(hd(s)) as HostArray,
-    full: (shape, dtype, value) => ns(a.full(arr(shape), dtype, value)),
+    full: (shape, dtype, value) => ns(a.full(shape, dtype, value)),
     dispose: (s) => {
       a.dispose(hd(s));
     },
     memoryInUse: () => a.memoryInUse() as number,
 
     // ---- elementwise --------------------------------------------------------------------
-    unary: (op, x) => ns(a.unary(op, hd(x))),
+    unary: (op, x) => ns(a.unary(code(UNARY_CODE, op), hd(x))),
     binary: (op, x, xShape, y, yShape, outShape) =>
-      ns(a.binary(op, hd(x), arr(xShape), hd(y), arr(yShape), arr(outShape))),
-    scalar: (op, x, _shape, s, reverse) => ns(a.scalar(op, hd(x), s, reverse)),
+      ns(a.binary(code(BINARY_CODE, op), hd(x), xShape, hd(y), yShape, outShape)),
+    scalar: (op, x, _shape, s, reverse) => ns(a.scalar(code(BINARY_CODE, op), hd(x), s, reverse)),
     clamp: (x, _shape, lo, hi) => ns(a.clamp(hd(x), lo, hi)),
     reluBackward: (dy, y) => ns(a.reluBackward(hd(dy), hd(y))),
     cast: (x, _shape, _from, to) => ns(a.cast(hd(x), to)),
     axpy: (x, y, _shape, alpha) => ns(a.axpy(hd(x), hd(y), alpha)),
 
     // ---- reductions ---------------------------------------------------------------------
-    reduce: (op, x, shape, axes) => ns(a.reduce(op, hd(x), arr(shape), arr(axes))),
-    argmax: (x, shape, axis) => ns(a.argmax(hd(x), arr(shape), axis)),
+    reduce: (op, x, shape, axes) => ns(a.reduce(code(REDUCE_CODE, op), hd(x), shape, axes)),
+    argmax: (x, shape, axis) => ns(a.argmax(hd(x), shape, axis)),
 
     // ---- layout -------------------------------------------------------------------------
-    reshape: (x, _shape, newShape) => ns(a.reshape(hd(x), arr(newShape))),
-    permute: (x, shape, perm) => ns(a.permute(hd(x), arr(shape), arr(perm))),
-    slice: (x, shape, starts, outShape) => ns(a.slice(hd(x), arr(shape), arr(starts), arr(outShape))),
-    pad: (dy, shape, starts, fullShape) => ns(a.pad(hd(dy), arr(shape), arr(starts), arr(fullShape))),
+    reshape: (x, _shape, newShape) => ns(a.reshape(hd(x), newShape)),
+    permute: (x, shape, perm) => ns(a.permute(hd(x), shape, perm)),
+    slice: (x, shape, starts, outShape) => ns(a.slice(hd(x), shape, starts, outShape)),
+    pad: (dy, shape, starts, fullShape) => ns(a.pad(hd(dy), shape, starts, fullShape)),
     cat: (xs, shapes, axis) =>
       ns(
         a.cat(
           xs.map((x) => hd(x)),
-          shapes.map(arr),
+          shapes,
           axis,
         ),
       ),
-    indexSelect: (x, shape, axis, idx, n) => ns(a.indexSelect(hd(x), arr(shape), axis, hd(idx), n)),
+    indexSelect: (x, shape, axis, idx, n) => ns(a.indexSelect(hd(x), shape, axis, hd(idx), n)),
     indexAdd: (dy, dyShape, axis, idx, outShape) =>
-      ns(a.indexAdd(hd(dy), arr(dyShape), axis, hd(idx), arr(outShape))),
-    gatherRows: (x, shape, target) => ns(a.gatherRows(hd(x), arr(shape), hd(target))),
-    scatterRows: (dy, shape, target) => ns(a.scatterRows(hd(dy), arr(shape), hd(target))),
+      ns(a.indexAdd(hd(dy), dyShape, axis, hd(idx), outShape)),
+    gatherRows: (x, shape, target) => ns(a.gatherRows(hd(x), shape, hd(target))),
+    scatterRows: (dy, shape, target) => ns(a.scatterRows(hd(dy), shape, hd(target))),
 
     // ---- linear algebra -----------------------------------------------------------------
     matmul: (x, xShape, y, yShape, transA, transB) =>
-      ns(a.matmul(hd(x), arr(xShape), hd(y), arr(yShape), transA, transB)),
-    linear: (x, xShape, w, wShape, b) => ns(a.linear(hd(x), arr(xShape), hd(w), arr(wShape), hdOpt(b))),
+      ns(a.matmul(hd(x), xShape, hd(y), yShape, transA, transB)),
+    linear: (x, xShape, w, wShape, b) => ns(a.linear(hd(x), xShape, hd(w), wShape, hdOpt(b))),
     linearBackward: (dy, x, xShape, w, wShape, hasBias, needDx) => {
-      const r = a.linearBackward(hd(dy), hd(x), arr(xShape), hd(w), arr(wShape), hasBias, needDx) as {
+      const r = a.linearBackward(hd(dy), hd(x), xShape, hd(w), wShape, hasBias, needDx) as {
         dx: unknown;
         dw: unknown;
         db: unknown;
@@ -123,7 +164,7 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     },
 
     // ---- softmax ------------------------------------------------------------------------
-    softmax: (x, shape, axis, log) => ns(a.softmax(hd(x), arr(shape), axis, log)),
-    softmaxBackward: (dy, y, shape, axis, log) => ns(a.softmaxBackward(hd(dy), hd(y), arr(shape), axis, log)),
+    softmax: (x, shape, axis, log) => ns(a.softmax(hd(x), shape, axis, log)),
+    softmaxBackward: (dy, y, shape, axis, log) => ns(a.softmaxBackward(hd(dy), hd(y), shape, axis, log)),
   };
 }
