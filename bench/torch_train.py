@@ -305,7 +305,7 @@ MODELS = {
     'vgg19': (lambda c=10: vgg(VGG_ARCHS['vgg19'], c), 224, 0.01),
     'vgg11-slim': (lambda c=10: vgg(VGG_ARCHS['vgg11-slim'], c), 224, 0.01),
     'nin': (nin, 224, 0.05),
-    'densenet': (densenet, 96, 0.01),
+    'densenet': (lambda c=10: densenet(num_classes=c), 96, 0.01),
     'densenet121': (lambda c=10: densenet_bc(DENSENET_BC['densenet121'], num_classes=c), 96, 0.01),
     'densenet169': (lambda c=10: densenet_bc(DENSENET_BC['densenet169'], num_classes=c), 96, 0.01),
     'densenet201': (lambda c=10: densenet_bc(DENSENET_BC['densenet201'], num_classes=c), 96, 0.01),

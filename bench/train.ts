@@ -7,11 +7,12 @@
  *                            [--threads 2] [--repeats 1] [--backend native|reference]
  *
  * Each step is what the Trainer does per batch (`trainStep`: forward, cross-entropy, zeroGrad,
- * backward, SGD step, all inside `tidy`) on a fixed random batch [B, 1, H, W] with random labels:
- * the data pipeline is not measured. One warm-up step is excluded; fast models run at least
- * `--min-seconds`. For each model, PyTorch (bench/torch_train.py, torch.set_num_threads(2)) runs
- * right after ours, and the table shows the ratio ours / PyTorch. With `--repeats R` the two
- * alternate R times and the best of each is kept (for a machine shared with other work).
+ * backward, SGD step, all inside `tidy`) on a fixed random batch [B, 1, H, W] with random labels
+ * (timed by src/train/bench.ts, shared with `convnet bench`): the data pipeline is not measured.
+ * One warm-up step is excluded; fast models run at least `--min-seconds`. For each model, PyTorch
+ * (bench/torch_train.py, torch.set_num_threads(2)) runs right after ours, and the table shows the
+ * ratio ours / PyTorch. With `--repeats R` the two alternate R times and the best of each is kept
+ * (for a machine shared with other work).
  *
  * `--profile` wraps every kernel of the backend in a timing proxy (here in the bench, not in src)
  * and prints, per model, where a step's time goes: kernel by kernel, plus the time outside kernels
@@ -23,8 +24,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as cn from '../src/index.js';
 import type { Kernels } from '../src/index.js';
-import { createModel, modelEntry, modelNames } from '../src/models/index.js';
-import { trainStep, type Batch } from '../src/train/index.js';
+import { modelEntry, modelNames } from '../src/models/index.js';
+import { trainStep } from '../src/train/index.js';
+import { benchTraining } from '../src/train/bench.js';
 
 const SEED_MODELS = ['alexnet', 'vgg11-slim', 'nin', 'bnlenet', 'densenet'];
 
@@ -143,47 +145,32 @@ interface Result {
 }
 
 function benchOurs(name: string, args: Args, profiler: KernelProfiler | null): Result {
-  cn.manualSeed(0);
-  const e = modelEntry(name);
-  const [h, w] = e.inputSize;
-  const model = createModel(name);
-  const batch: Batch = {
-    x: cn.randn([args.batchSize, 1, h, w]).keep(),
-    y: cn.randint(0, e.numClasses, [args.batchSize]).keep(),
-  };
-  model.applyInit([batch.x]);
-  model.train();
-  const opt = model.configureOptimizers();
-  trainStep(model, opt, batch); // warm-up: primitive creation, first touch of memory
-  let steps = args.steps;
-  let t0 = performance.now();
-  for (let i = 0; i < steps; i++) trainStep(model, opt, batch);
-  let seconds = (performance.now() - t0) / 1000;
-  if (seconds < args.minSeconds) {
-    // Fast model: time enough steps to cover minSeconds.
-    steps = Math.max(steps, Math.ceil((args.minSeconds / seconds) * steps));
-    t0 = performance.now();
-    for (let i = 0; i < steps; i++) trainStep(model, opt, batch);
-    seconds = (performance.now() - t0) / 1000;
-  }
-  const r: Result = { model: name, size: h, steps, seconds, imagesPerSec: (steps * args.batchSize) / seconds };
-  if (profiler !== null) {
-    const n = Math.max(1, Math.min(steps, 3));
-    profiler.reset();
-    profiler.on = true;
-    const p0 = performance.now();
-    for (let i = 0; i < n; i++) trainStep(model, opt, batch);
-    const stepMs = (performance.now() - p0) / n;
-    profiler.on = false;
-    const kernels = [...profiler.stats.entries()]
-      .map(([k, s]): [string, KernelStat] => [k, { calls: s.calls / n, ms: s.ms / n }])
-      .sort((a, b) => b[1].ms - a[1].ms);
-    r.profile = { stepMs, kernels };
-  }
-  cn.dispose(batch);
-  cn.dispose(Object.values(model.stateDict()));
-  model.zeroGrad();
-  return r;
+  let profile: Result['profile'];
+  const r = benchTraining({
+    model: name,
+    batchSize: args.batchSize,
+    steps: args.steps,
+    minSeconds: args.minSeconds,
+    warmup: 1,
+    seed: 0,
+    after:
+      profiler === null
+        ? undefined
+        : ({ model, optimizer, batch, steps }) => {
+            const n = Math.max(1, Math.min(steps, 3));
+            profiler.reset();
+            profiler.on = true;
+            const p0 = performance.now();
+            for (let i = 0; i < n; i++) trainStep(model, optimizer, batch);
+            const stepMs = (performance.now() - p0) / n;
+            profiler.on = false;
+            const kernels = [...profiler.stats.entries()]
+              .map(([k, s]): [string, KernelStat] => [k, { calls: s.calls / n, ms: s.ms / n }])
+              .sort((a, b) => b[1].ms - a[1].ms);
+            profile = { stepMs, kernels };
+          },
+  });
+  return { model: name, size: r.inputShape[2]!, steps: r.steps, seconds: r.seconds, imagesPerSec: r.imagesPerSec, profile };
 }
 
 // ---- PyTorch --------------------------------------------------------------------------------

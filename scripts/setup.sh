@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One-stop set-up for convnet on Debian bookworm: installs the Debian packages the project needs
-# (oneDNN headers, a C++ toolchain, the Fashion-MNIST dataset) when they are missing, runs `npm ci`
+# (oneDNN headers, a C++ toolchain, the Fashion-MNIST dataset, Chromium for the dashboard's browser
+# test) when they are missing, runs `npm ci`
 # when node_modules is stale, and builds the native addon and the TypeScript. Idempotent and fast
 # when nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libdnnl-dev dataset-fashion-mnist g++ make python3)
+packages=(libdnnl-dev dataset-fashion-mnist g++ make python3 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,6 +23,9 @@ fi
 # npm ci only when the lockfile changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
+  # onnxruntime-node (used by the ONNX export tests) carries its CPU binaries in the package; its
+  # postinstall would only try to download GPU extras, which cannot be fetched here.
+  export ONNXRUNTIME_NODE_INSTALL=skip
   npm ci --no-audit --no-fund --loglevel=error
 fi
 

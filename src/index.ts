@@ -10,7 +10,16 @@
 export * from './tensor/index.js';
 export * from './autograd/index.js';
 export * from './ops/index.js';
-export { getBackend, setBackend, withBackend, backendByName, nativeAvailable, type BackendName } from './backend/index.js';
+export {
+  getBackend,
+  setBackend,
+  withBackend,
+  backendByName,
+  nativeAvailable,
+  emptyCache,
+  memoryCached,
+  type BackendName,
+} from './backend/index.js';
 export type {
   Kernels,
   Storage,
@@ -26,3 +35,7 @@ export type {
 export * as data from './data/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as train from './train/index.js';
+export * as models from './models/index.js';
+export * as io from './io/index.js';
+export * as onnx from './onnx/index.js';

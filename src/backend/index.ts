@@ -74,3 +74,18 @@ export function withBackend<T>(name: BackendName, fn: () => T): T {
 }
 
 export type { Kernels } from './kernels.js';
+
+/**
+ * Releases the native backend's cached free memory blocks to the system (as PyTorch's
+ * `torch.cuda.empty_cache()` does for its caching allocator); live tensors are untouched.
+ * A no-op on the reference backend.
+ * @example cn.emptyCache(); // between two models in one process
+ */
+export function emptyCache(): void {
+  addon?.emptyCache();
+}
+
+/** Bytes of free blocks the native backend's caching allocator holds (0 without the addon). */
+export function memoryCached(): number {
+  return addon?.memoryCached() ?? 0;
+}

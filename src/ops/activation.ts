@@ -3,11 +3,13 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt, normAxis } from '../tensor/shape.js';
 import { checkFloat, record, sameBackend, wrap } from './util.js';
 import { mul, sub, unaryOp } from './elementwise.js';
+import { traceOp, tracing } from './trace.js';
 
 /** max(x, 0). The backward uses the saved output (the `reluBackward` kernel). */
 export function relu(x: Tensor): Tensor {
   const k = sameBackend('relu', x);
   const out = wrap(k, k.unary('relu', x.storage, x.shape), x.shape);
+  if (tracing.tracer !== null) traceOp('relu', [x], out);
   return record('relu', [x], out, (gy) => [wrap(gy.kernels, gy.kernels.reluBackward(gy.storage, out.storage, x.shape), x.shape)]);
 }
 
@@ -27,6 +29,7 @@ function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {
   if (x.ndim === 0) throw new Error(`${name}: expected a tensor with at least one dim, got shape ${fmt(x.shape)}`);
   const axis = normAxis(dim, x.ndim, name);
   const out = wrap(k, k.softmax(x.storage, x.shape, axis, log), x.shape);
+  if (tracing.tracer !== null) traceOp(name, [x], out, { axis });
   return record(name, [x], out, (gy) => [
     wrap(gy.kernels, gy.kernels.softmaxBackward(gy.storage, out.storage, x.shape, axis, log), x.shape),
   ]);

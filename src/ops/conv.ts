@@ -4,6 +4,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { checkFloat, checkInt, pair, record, reshapeOwned, sameBackend, wrap } from './util.js';
 import { reshape, sumTo } from './shape.js';
+import { traceOp, tracing } from './trace.js';
 
 /** A number for both spatial dims or a [height, width] pair. */
 export type Size2 = number | readonly [number, number];
@@ -77,6 +78,7 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   }
   const out = wrap(k, reshapeOwned(k, y, yShape, outShape, 'float32'), outShape);
   const bias = b ?? null;
+  if (tracing.tracer !== null) traceOp('conv2d', [x, w, bias], out, { stride, padding, dilation, groups });
 
   return record('conv2d', [x, w, bias], out, (gy, needs) => {
     const gk = gy.kernels;

@@ -3,6 +3,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { defaultGenerator, type Generator } from '../tensor/random.js';
 import { checkFloat, record, sameBackend, wrap } from './util.js';
 import { mul } from './elementwise.js';
+import { traceOp, tracing } from './trace.js';
 
 /** Options of `dropout`. */
 export interface DropoutOptions {
@@ -33,5 +34,6 @@ export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
   for (let i = 0; i < m.length; i++) m[i] = g.random() < keep ? scale : 0;
   const mask = wrap(k, k.fromHost(m, x.shape, 'float32'), x.shape);
   const out = wrap(k, k.binary('mul', x.storage, x.shape, mask.storage, x.shape, x.shape), x.shape);
+  if (tracing.tracer !== null) traceOp('dropout', [x], out, { p });
   return record('dropout', [x], out, (gy) => [mul(gy, mask)], [mask]);
 }

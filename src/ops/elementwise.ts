@@ -9,6 +9,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { record, sameBackend, withFloat, wrap } from './util.js';
 import { sumTo } from './shape.js';
+import { traceOp, tracing } from './trace.js';
 
 /** A tensor or a plain number (a scalar operand). */
 export type Operand = Tensor | number;
@@ -38,6 +39,7 @@ function binaryOp(name: string, op: BinaryOp, a: Operand, b: Operand, grad: Grad
   } else {
     out = wrap(k, withFloat(tb!, (s) => k.scalar(op, s, tb!.shape, a as number, true)), tb!.shape);
   }
+  if (tracing.tracer !== null) traceOp(name, [a, b], out);
   if (grad === null) return out;
   return record(name, [ta, tb], out, (gy, needs) => {
     const [ga, gb] = grad(gy, a, b, out, needs);
@@ -151,6 +153,7 @@ export function ne(a: Operand, b: Operand): Tensor {
 export function unaryOp(name: string, op: UnaryOp, x: Tensor, grad: ((gy: Tensor, x: Tensor, out: Tensor) => Tensor) | null): Tensor {
   const k = sameBackend(name, x);
   const out = wrap(k, withFloat(x, (s) => k.unary(op, s, x.shape)), x.shape);
+  if (tracing.tracer !== null) traceOp(name, [x], out);
   if (grad === null) return out;
   return record(name, [x], out, (gy) => [grad(gy, x, out)]);
 }

@@ -5,6 +5,7 @@ import { broadcastShapes, fmt, numel, sameShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { checkFloat, record, reshapeOwned, sameBackend, wrap } from './util.js';
 import { broadcastTo, reshape, sumTo } from './shape.js';
+import { traceOp, tracing } from './trace.js';
 
 /**
  * A [B, r, c] storage for operand `t` of logical 2-D-promoted shape `shape2` ([...batch, r, c])
@@ -71,6 +72,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const B = Math.max(A.shape[0], Bm.shape[0]);
   const out = wrap(k, reshapeOwned(k, y, [B, M, N], outShape, 'float32'), outShape);
+  if (tracing.tracer !== null) traceOp('matmul', [a, b], out);
 
   return record('matmul', [a, b], out, (gy, needs) => {
     const gk = gy.kernels;
@@ -126,6 +128,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   }
   const out = wrap(k, reshapeOwned(k, y, [Nrows, O], outShape, 'float32'), outShape);
   const bias = b ?? null;
+  if (tracing.tracer !== null) traceOp('linear', [x, w, bias], out);
   return record('linear', [x, w, bias], out, (gy, needs) => {
     const gk = gy.kernels;
     if (!needs[0] && !needs[1]) {

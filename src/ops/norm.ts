@@ -7,6 +7,7 @@ import { needsGrad } from '../autograd/record.js';
 import { add, mul, rsqrt, sub } from './elementwise.js';
 import { sum } from './reduce.js';
 import { reshape } from './shape.js';
+import { traceOp, tracing } from './trace.js';
 
 /** Options of `batchNorm` (PyTorch's defaults). */
 export interface BatchNormOptions {
@@ -77,6 +78,7 @@ export function batchNorm(
     if (training) {
       const r = k.batchNormTrain(xs, shapeK, gamma.storage, betaS, eps);
       const out = wrap(k, reshapeOwned(k, r.y, shapeK, x.shape, 'float32'), x.shape);
+      if (tracing.tracer !== null) traceOp('batchNorm', [x, runningMean, runningVar, weight, bias], out, { training, eps });
       const mean = wrap(k, r.mean, [C]);
       const varB = wrap(k, r.var, [C]);
       if (runningMean && runningVar) {
@@ -112,6 +114,7 @@ export function batchNorm(
     const y = k.batchNormInference(xs, shapeK, gamma.storage, betaS, runningMean!.storage, runningVar!.storage, eps);
     const out = wrap(k, reshapeOwned(k, y, shapeK, x.shape, 'float32'), x.shape);
     gammaOwned?.dispose();
+    if (tracing.tracer !== null) traceOp('batchNorm', [x, runningMean, runningVar, weight, bias], out, { training, eps });
     // Backward reads the statistics of THIS forward, even if the running ones change before it.
     const recording = needsGrad([x, weight, bias]);
     const rm = recording ? copy(runningMean!) : runningMean!;

@@ -7,6 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { checkFloat, pair, record, reshapeOwned, sameBackend, wrap } from './util.js';
 import type { Size2 } from './conv.js';
+import { traceOp, tracing } from './trace.js';
 
 /** Options of `maxPool2d` / `avgPool2d` (stride defaults to the kernel size). */
 export interface Pool2dOptions {
@@ -109,6 +110,7 @@ export function maxPool2d(x: Tensor, kernelOrOpts: Size2 | Pool2dOptions, more?:
   const ws = workspace as Storage | null;
   // The workspace is backend-private (opaque); wrapping it only lets the graph node free it.
   const owned = ws === null ? [] : [wrap(k, ws, yShape4, 'int32')];
+  if (tracing.tracer !== null) traceOp('maxPool2d', [x], out, { kernel: p.kernel, stride: p.stride, padding: p.padding });
   return record(
     'maxPool2d',
     [x],
@@ -142,6 +144,9 @@ export function avgPool2d(x: Tensor, kernelOrOpts: Size2 | AvgPool2dOptions, mor
   const p = poolParams('avgPool2d', shape4, x, poolOpts(kernelOrOpts, more));
   const yShape4 = [shape4[0]!, shape4[1]!, p.out[0], p.out[1]];
   const out = run4(x, shape4, yShape4, (s) => k.avgPool2d(s, shape4, p));
+  if (tracing.tracer !== null) {
+    traceOp('avgPool2d', [x], out, { kernel: p.kernel, stride: p.stride, padding: p.padding, countIncludePad: p.countIncludePad });
+  }
   return record('avgPool2d', [x], out, (gy) => [
     grad4(gy, x, shape4, yShape4, (dy) => gy.kernels.avgPool2dBackward(dy, shape4, p)),
   ]);
@@ -164,6 +169,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [numb
   if (shape4[2] === 0 || shape4[3] === 0) throw new Error(`adaptiveAvgPool2d: input ${fmt(x.shape)} has an empty spatial dim`);
   const yShape4 = [shape4[0]!, shape4[1]!, out2[0], out2[1]];
   const out = run4(x, shape4, yShape4, (s) => k.adaptiveAvgPool2d(s, shape4, out2));
+  if (tracing.tracer !== null) traceOp('adaptiveAvgPool2d', [x], out, { outputSize: out2 });
   return record('adaptiveAvgPool2d', [x], out, (gy) => [
     grad4(gy, x, shape4, yShape4, (dy) => gy.kernels.adaptiveAvgPool2dBackward(dy, shape4, out2)),
   ]);

@@ -9,6 +9,7 @@ import { fmt, normAxis, numel } from '../tensor/shape.js';
 import { keepdimShape, record, reshapeOwned, sameBackend, withFloat, wrap } from './util.js';
 import { broadcastTo, reshape } from './shape.js';
 import { div, eq, mul, sub } from './elementwise.js';
+import { traceOp, tracing } from './trace.js';
 
 /** Which dims to reduce: one, several, or all (undefined/null). */
 export type Dims = number | readonly number[] | null | undefined;
@@ -69,6 +70,7 @@ export function sum(x: Tensor, dims?: Dims, opts: ReduceOptions = {}): Tensor {
   sameBackend('sum', x);
   const axes = reduceAxes('sum', dims, x.shape);
   const out = reduceRaw('sum', x, axes, outShapeOf(x.shape, axes, opts.keepdim ?? false));
+  if (tracing.tracer !== null) traceOp('sum', [x], out, { axes, keepdim: opts.keepdim ?? false });
   return record('sum', [x], out, (gy) => [spread(gy, x.shape, axes)]);
 }
 
@@ -78,6 +80,7 @@ export function mean(x: Tensor, dims?: Dims, opts: ReduceOptions = {}): Tensor {
   const axes = reduceAxes('mean', dims, x.shape);
   const n = numel(axes.map((a) => x.shape[a]!));
   const out = reduceRaw('mean', x, axes, outShapeOf(x.shape, axes, opts.keepdim ?? false));
+  if (tracing.tracer !== null) traceOp('mean', [x], out, { axes, keepdim: opts.keepdim ?? false });
   return record('mean', [x], out, (gy) => [mul(spread(gy, x.shape, axes), 1 / n)]);
 }
 

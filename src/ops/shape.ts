@@ -7,6 +7,7 @@ import type { Shape, Storage } from '../backend/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, normAxis, numel, sameShape } from '../tensor/shape.js';
 import { keepdimShape, record, reshapeOwned, sameBackend, wrap, checkInt, describe, withFloat } from './util.js';
+import { traceOp, tracing } from './trace.js';
 
 // ---- reshape ---------------------------------------------------------------------------------
 
@@ -42,6 +43,7 @@ function resolveShape(op: string, from: Shape, shape: readonly number[]): number
 function reshapeAs(op: string, x: Tensor, shape: Shape): Tensor {
   const k = x.kernels;
   const out = wrap(k, k.reshape(x.storage, x.shape, shape, x.dtype), shape, x.dtype);
+  if (tracing.tracer !== null) traceOp(op, [x], out, { shape });
   return record(op, [x], out, (gy) => [reshapeAs(op, gy, x.shape)]);
 }
 
@@ -117,6 +119,7 @@ export function clone(x: Tensor): Tensor {
   const k = sameBackend('clone', x);
   const zeros = x.shape.map(() => 0);
   const out = wrap(k, k.slice(x.storage, x.shape, zeros, x.shape, x.dtype), x.shape, x.dtype);
+  if (tracing.tracer !== null) traceOp('clone', [x], out);
   return record('clone', [x], out, (gy) => [gy]);
 }
 
@@ -141,6 +144,7 @@ function permuteRaw(k: Tensor['kernels'], x: Tensor, perm: readonly number[]): T
   const identity = perm.every((p, i) => p === i);
   const s = identity ? k.reshape(x.storage, x.shape, shape, x.dtype) : k.permute(x.storage, x.shape, perm, x.dtype);
   const out = wrap(k, s, shape, x.dtype);
+  if (tracing.tracer !== null) traceOp('permute', [x], out, { perm });
   return record('permute', [x], out, (gy) => {
     const inv = new Array<number>(perm.length);
     perm.forEach((p, i) => (inv[p] = i));
@@ -200,6 +204,7 @@ function catRaw(op: string, xs: readonly Tensor[], d: number): Tensor {
   const shape = [...shapes[0]!];
   shape[d] = shapes.reduce((s, sh) => s + sh[d]!, 0);
   const out = wrap(k, k.cat(xs.map((x) => x.storage), shapes, d, xs[0]!.dtype), shape, xs[0]!.dtype);
+  if (tracing.tracer !== null) traceOp(op, xs, out, { axis: d });
   return record(op, xs, out, (gy, needs) => {
     let off = 0;
     return xs.map((x, i) => {

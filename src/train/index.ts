@@ -16,6 +16,9 @@ export {
   trainStep,
   clipGradNorm,
   formatEpoch,
+  NonFiniteLossError,
+  type FitOptions,
+  type EpochEndContext,
   type TrainerOptions,
   type EpochRecord,
   type TrainerEvent,
@@ -26,3 +29,4 @@ export {
   type DataModuleLike,
   type BatchSource,
 } from './trainer.js';
+export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';

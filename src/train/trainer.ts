@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
-import { manualSeed } from '../tensor/random.js';
+import { defaultGenerator, manualSeed } from '../tensor/random.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { Batch, Classifier } from './classifier.js';
@@ -105,6 +105,60 @@ export interface EndEvent {
 /** Every event the trainer emits. */
 export type TrainerEvent = BatchEvent | EpochEvent | EndEvent;
 
+/** What `fit` passes to `onEpochEnd` besides the record. */
+export interface EpochEndContext {
+  /** The 1-based epoch that just finished (equals `record.epoch`). */
+  epoch: number;
+  /** The optimizer being trained with (for `stateDict()` in a checkpoint). */
+  optimizer: OptimizerLike;
+}
+
+/** Options of one `fit` call; all of them serve resuming an interrupted run. */
+export interface FitOptions {
+  /** Continue with this optimizer (e.g. restored with `loadStateDict`) instead of `model.configureOptimizers()`. */
+  optimizer?: OptimizerLike;
+  /** Epochs already completed: the loop runs epochs `startEpoch + 1 .. maxEpochs` (default 0). */
+  startEpoch?: number;
+  /** Records of the completed epochs, put in front of the new ones in the result and the `'end'` event. */
+  records?: readonly EpochRecord[];
+  /**
+   * State of the default generator (from `defaultGenerator.getState()`) to restore at the start of
+   * `fit`, after the trainer's `seed` was applied, so a resumed run draws the same random numbers
+   * (dropout, shuffles that use the default generator) as the uninterrupted run would have.
+   */
+  generatorState?: readonly number[];
+  /**
+   * Awaited after each epoch's record was logged and emitted (a checkpoint is written here). Not
+   * called for an epoch that ended in a `NonFiniteLossError`.
+   */
+  onEpochEnd?: (record: EpochRecord, ctx: EpochEndContext) => void | Promise<void>;
+}
+
+/**
+ * Thrown by `Trainer.fit` when a training loss is NaN or infinite. The check runs before that
+ * batch's backward pass and update, and before the epoch's `onEpochEnd`, so diverged weights are
+ * never written to a checkpoint and the last good checkpoint stays the newest one.
+ */
+export class NonFiniteLossError extends Error {
+  /** 1-based epoch of the failing batch. */
+  readonly epoch: number;
+  /** 1-based index of the failing batch in its epoch. */
+  readonly batch: number;
+  /** The loss value (NaN, Infinity or -Infinity). */
+  readonly loss: number;
+  /** Learning rate at the time (NaN when unknown). */
+  readonly lr: number;
+
+  constructor(epoch: number, batch: number, loss: number, lr: number) {
+    super(`training stopped: loss is ${loss} at epoch ${epoch}, batch ${batch} (lr ${lr}); the last good checkpoint is kept`);
+    this.name = 'NonFiniteLossError';
+    this.epoch = epoch;
+    this.batch = batch;
+    this.loss = loss;
+    this.lr = lr;
+  }
+}
+
 /**
  * Scales gradients in place so that their global L2 norm is at most `maxNorm` (d2l's
  * `clip_gradients`); returns the norm before clipping. Parameters without a gradient are skipped.
@@ -133,14 +187,37 @@ export function clipGradNorm(params: readonly Parameter[] | readonly Tensor[], m
  * created by the step survives it (the batch itself is the caller's).
  */
 export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, gradientClipVal = 0): number {
+  return checkedTrainStep(model, optimizer, batch, gradientClipVal, () => {});
+}
+
+/**
+ * `trainStep` with a check of the loss value before backward and update: when `check` throws, the
+ * parameters and optimizer state are left as they were (and the step's tensors are freed).
+ */
+function checkedTrainStep(
+  model: Classifier,
+  optimizer: OptimizerLike,
+  batch: Batch,
+  gradientClipVal: number,
+  check: (loss: number) => void,
+): number {
   return tidy(() => {
     const loss = model.trainingStep(batch);
+    const value = loss.item();
+    check(value);
     optimizer.zeroGrad();
     loss.backward();
     if (gradientClipVal > 0) clipGradNorm(model.parameters(), gradientClipVal);
     optimizer.step();
-    return loss.item();
+    return value;
   });
+}
+
+/** The learning rate to report: the optimizer's `lr` when it has one, else the model's. */
+function currentLr(optimizer: OptimizerLike, model: Classifier): number {
+  const lr = (optimizer as { lr?: unknown }).lr;
+  if (typeof lr === 'number') return lr;
+  return typeof model.lr === 'number' ? model.lr : NaN;
 }
 
 function lengthOf(src: BatchSource): number | null {
@@ -235,17 +312,31 @@ export class Trainer extends EventEmitter {
 
   /**
    * Trains `model` on `data.trainLoader()` and validates on `data.valLoader()` after each epoch;
-   * returns the per-epoch records. The model is left in eval mode.
+   * returns the per-epoch records. The model is left in eval mode. Throws `NonFiniteLossError` when
+   * a training loss is NaN or infinite.
+   *
+   * Resuming (see `FitOptions`): with the model weights, optimizer, generators and data generator
+   * restored from a checkpoint taken after epoch `e`, `fit(model, data, { optimizer, startEpoch: e,
+   * records, generatorState })` continues exactly as the uninterrupted run (on the reference
+   * backend, bit for bit). `generatorState` is needed because the trainer's `seed` reseeds the
+   * default generator at the start of every `fit`.
+   * @example
+   * await trainer.fit(model, data, { onEpochEnd: (r, { optimizer }) => saveCheckpoint(path, model, state(r, optimizer)) });
    */
-  async fit(model: Classifier, data: DataModuleLike): Promise<EpochRecord[]> {
+  async fit(model: Classifier, data: DataModuleLike, opts: FitOptions = {}): Promise<EpochRecord[]> {
+    const startEpoch = opts.startEpoch ?? 0;
+    if (!Number.isInteger(startEpoch) || startEpoch < 0 || startEpoch > this.maxEpochs) {
+      throw new Error(`Trainer.fit: startEpoch must be an integer in 0..maxEpochs (${this.maxEpochs}), got ${startEpoch}`);
+    }
     if (this.seed !== undefined) manualSeed(this.seed);
-    const optimizer = model.configureOptimizers();
+    if (opts.generatorState !== undefined) defaultGenerator.setState(opts.generatorState);
+    const optimizer = opts.optimizer ?? model.configureOptimizers();
     this.optimizer = optimizer;
     const log = this.#opts.log === true ? (l: string) => console.log(l) : this.#opts.log || null;
     const limitTrain = this.#opts.limitTrainBatches ?? Infinity;
     const limitVal = this.#opts.limitValBatches ?? Infinity;
-    const records: EpochRecord[] = [];
-    for (let epoch = 1; epoch <= this.maxEpochs; epoch++) {
+    const records: EpochRecord[] = [...(opts.records ?? [])];
+    for (let epoch = startEpoch + 1; epoch <= this.maxEpochs; epoch++) {
       const t0 = performance.now();
       model.train();
       const loader = data.trainLoader();
@@ -256,10 +347,12 @@ export class Trainer extends EventEmitter {
       let batchIndex = 0;
       await forEachBatch(loader, limitTrain, (batch) => {
         const n = batch.x.shape[0]!;
-        const loss = trainStep(model, optimizer, batch, this.gradientClipVal);
+        batchIndex++;
+        const loss = checkedTrainStep(model, optimizer, batch, this.gradientClipVal, (value) => {
+          if (!Number.isFinite(value)) throw new NonFiniteLossError(epoch, batchIndex, value, currentLr(optimizer, model));
+        });
         lossSum += loss * n;
         images += n;
-        batchIndex++;
         const elapsed = (performance.now() - t0) / 1000;
         this.#emit({ type: 'batch', epoch, batch: batchIndex, numBatches, loss, images, elapsed, imagesPerSec: images / elapsed });
       });
@@ -294,6 +387,7 @@ export class Trainer extends EventEmitter {
       records.push(record);
       log?.(formatEpoch(record));
       this.#emit({ type: 'epoch', record });
+      await opts.onEpochEnd?.(record, { epoch, optimizer });
     }
     this.#emit({ type: 'end', records });
     return records;

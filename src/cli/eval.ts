@@ -1,0 +1,93 @@
+/**
+ * `convnet eval <run-dir|checkpoint>`: the trained model's loss and accuracy on the validation
+ * images, and its confusion matrix (printed, and drawn to a PNG).
+ */
+import { join, resolve } from 'node:path';
+import { noGrad } from '../autograd/grad-mode.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { confusionMatrix, confusionMatrixText, saveConfusionPng } from '../viz/confusion.js';
+import { CliError, boolFlag, expectPositionals, intFlag, stringFlag } from './args.js';
+import { GLOBAL_HELP, type Command } from './command.js';
+import { loadValidation, resolveDataArg } from './data.js';
+import { RUN_FILES, loadRun } from './run-dir.js';
+
+/** The `eval` command. */
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'loss, accuracy and confusion matrix of a trained model',
+  flags: { data: 'string', 'batch-size': 'string', limit: 'string', out: 'string', json: 'boolean' },
+  help: `Usage: convnet eval <run-dir|checkpoint> [options]
+
+Evaluates a model trained by 'convnet train' on the validation images: mean cross-entropy loss,
+accuracy, and the confusion matrix (rows: true class, columns: predicted class), printed as text
+and drawn to a PNG.
+
+Options:
+  --data fashion-mnist|DIR  data to evaluate on (default: the run's; a folder must have the
+                            run's class sub-folders)
+  --batch-size N            images per batch (default: the run's)
+  --limit N                 evaluate the first N validation images only
+  --out FILE                the confusion matrix PNG (default: <run-dir>/${RUN_FILES.confusion})
+  --json                    print {"loss", "accuracy", "images", "classNames", "confusion"} instead
+${GLOBAL_HELP}`,
+  async run(args) {
+    expectPositionals(args, 'eval', 1, 1, '<run-dir|checkpoint>');
+    const dataArg = stringFlag(args, 'data');
+    const batchSize = intFlag(args, 'batch-size', 1);
+    const limit = intFlag(args, 'limit', 1);
+    const out = stringFlag(args, 'out');
+    const data = dataArg === undefined ? undefined : resolveDataArg(dataArg);
+    const run = loadRun(args.positionals[0]!);
+    const { model, config } = run;
+    const ds = await loadValidation({
+      ...config,
+      data: data ?? config.data,
+      batchSize: batchSize ?? config.batchSize,
+      limitVal: limit ?? null,
+    });
+    if (ds.classNames.join('\n') !== config.classNames.join('\n')) {
+      throw new CliError(`--data ${dataArg}: classes [${ds.classNames.join(', ')}] differ from the model's [${config.classNames.join(', ')}]`);
+    }
+    if (ds.val.sampleShape[0] !== config.channels) {
+      throw new CliError(`--data ${dataArg}: images have ${ds.val.sampleShape[0]} channel(s), the model was trained on ${config.channels}`);
+    }
+    const preds: number[] = [];
+    const labels: number[] = [];
+    let lossSum = 0;
+    for await (const batch of ds.loader) {
+      try {
+        const [loss, p] = tidy(() =>
+          noGrad((): [number, Tensor] => {
+            const logits = model.call(batch.x);
+            return [model.loss(logits, batch.y).item(), logits.argmax(1)];
+          }),
+        );
+        lossSum += loss * batch.x.shape[0]!;
+        preds.push(...Array.from(p.toArray()));
+        p.dispose();
+        labels.push(...Array.from(batch.y.toArray()));
+      } finally {
+        batch.x.dispose();
+        batch.y.dispose();
+      }
+    }
+    if (labels.length === 0) throw new CliError(`${config.data}: no validation images to evaluate`);
+    const matrix = confusionMatrix(preds, labels, config.classNames.length);
+    const correct = matrix.reduce((s, row, i) => s + row[i]!, 0);
+    const loss = lossSum / labels.length;
+    const accuracy = correct / labels.length;
+    const png = resolve(out ?? join(run.dir, RUN_FILES.confusion));
+    await saveConfusionPng(matrix, config.classNames, png);
+    if (boolFlag(args, 'json')) {
+      console.log(JSON.stringify({ model: run.state.model, epoch: run.state.epoch, images: labels.length, loss, accuracy, classNames: config.classNames, confusion: matrix, png }));
+      return 0;
+    }
+    console.log(`${run.state.model} after ${run.state.epoch} epoch(s), ${labels.length} validation images from ${data ?? config.data}`);
+    console.log(`loss ${loss.toFixed(4)} | accuracy ${accuracy.toFixed(4)}`);
+    console.log('');
+    console.log(confusionMatrixText(matrix, config.classNames));
+    console.log(`confusion matrix image: ${png}`);
+    return 0;
+  },
+};

@@ -1,0 +1,346 @@
+/**
+ * `convnet train <model>`: trains a zoo model with the lecture's settings (10 epochs, batch 128,
+ * the model's learning rate and input size; Fashion-MNIST resized to that size) and keeps
+ * everything in a run folder, updated after every epoch: `metrics.jsonl`, `curves.svg/png`,
+ * `filters.png`, `model.safetensors` and a resumable checkpoint (written atomically, and never
+ * after a NaN/Inf loss). `--resume` continues a run from its checkpoint with the same weights,
+ * optimizer state, epoch, generator states and data order.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { writeBytesAtomic } from '../io/atomic.js';
+import { join, resolve } from 'node:path';
+import { zeros } from '../tensor/creation.js';
+import { defaultGenerator, manualSeed } from '../tensor/random.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Conv2d } from '../nn/layers/conv.js';
+import type { Classifier } from '../train/classifier.js';
+import { NonFiniteLossError, Trainer, formatEpoch, type EpochRecord } from '../train/trainer.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '../train/checkpoint.js';
+import type { SGD } from '../optim/sgd.js';
+import { saveSafetensors } from '../io/safetensors.js';
+import { curvesSvg } from '../viz/curves.js';
+import { svgToPng } from '../viz/png.js';
+import { saveFiltersPng } from '../viz/filters.js';
+import { Dashboard } from './dashboard.js';
+import {
+  CliError,
+  UsageError,
+  boolFlag,
+  expectPositionals,
+  intFlag,
+  parseIntList,
+  positiveFlag,
+  stringFlag,
+  type ParsedArgs,
+} from './args.js';
+import { GLOBAL_HELP, type Command } from './command.js';
+import { FASHION_MNIST, loadData, resolveDataArg, type CliData } from './data.js';
+import { ProgressBar } from './progress.js';
+import { RUN_FILES, metricsLine, runConfigOf, type RunConfig } from './run-dir.js';
+import { lookupModel } from './zoo.js';
+
+/** The lecture's defaults that do not depend on the model. */
+const DEFAULT_EPOCHS = 10;
+const DEFAULT_BATCH_SIZE = 128;
+
+/** Settings given on the command line (undefined: not given). */
+interface GivenFlags {
+  data?: string;
+  epochs?: number;
+  lr?: number;
+  batchSize?: number;
+  resize?: [number, number];
+  limitTrain?: number;
+  limitVal?: number;
+  seed?: number;
+  out?: string;
+  resume: boolean;
+  dashboard: boolean;
+  port?: number;
+}
+
+function readFlags(args: ParsedArgs): GivenFlags {
+  const resizeArg = stringFlag(args, 'resize');
+  let resize: [number, number] | undefined;
+  if (resizeArg !== undefined) {
+    const r = parseIntList('--resize', resizeArg, [1, 2], 'H or H,W');
+    resize = [r[0]!, r[1] ?? r[0]!];
+  }
+  const dataArg = stringFlag(args, 'data');
+  const port = intFlag(args, 'port', 0);
+  if (port !== undefined && port > 65535) throw new UsageError(`--port must be an integer in 0..65535, got '${port}'`);
+  const dashboard = boolFlag(args, 'dashboard');
+  if (port !== undefined && !dashboard) throw new UsageError('--port only applies with --dashboard');
+  const out = stringFlag(args, 'out');
+  if (out === '') throw new UsageError('--out needs a folder');
+  return {
+    data: dataArg === undefined ? undefined : resolveDataArg(dataArg),
+    epochs: intFlag(args, 'epochs', 1),
+    lr: positiveFlag(args, 'lr'),
+    batchSize: intFlag(args, 'batch-size', 1),
+    resize,
+    limitTrain: intFlag(args, 'limit-train', 1),
+    limitVal: intFlag(args, 'limit-val', 1),
+    seed: intFlag(args, 'seed', 0),
+    out,
+    resume: boolFlag(args, 'resume'),
+    dashboard,
+    port,
+  };
+}
+
+/** `runs/<model>-YYYYMMDD-HHMMSS` in local time. */
+function defaultRunDir(model: string): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return join('runs', `${model}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`);
+}
+
+/** A resumed run keeps its data settings: a flag that contradicts them is an error. */
+function checkSame(flag: string, given: unknown, saved: unknown): void {
+  if (given === undefined) return;
+  if (JSON.stringify(given) !== JSON.stringify(saved)) {
+    throw new UsageError(`${flag} ${JSON.stringify(given)} differs from the resumed run's ${JSON.stringify(saved)}; a resumed run keeps its data settings`);
+  }
+}
+
+/** The first convolution's weight (the lecture's filter figure), or null for a model without one. */
+function firstConvWeight(model: Classifier): Tensor | null {
+  for (const m of model.modules()) if (m instanceof Conv2d && m.weight.isMaterialized) return m.weight;
+  return null;
+}
+
+/** What a resumed run continues from. */
+interface ResumePoint {
+  weights: Record<string, Tensor>;
+  state: CheckpointState;
+  config: RunConfig;
+}
+
+function readResumePoint(model: string, dir: string): ResumePoint {
+  const path = join(dir, RUN_FILES.checkpoint);
+  if (!existsSync(path)) throw new CliError(`--resume: no ${RUN_FILES.checkpoint} in ${dir} (nothing to resume)`);
+  let loaded: { weights: Record<string, Tensor>; state: CheckpointState };
+  try {
+    loaded = loadCheckpoint(path);
+  } catch (e) {
+    throw new CliError(`${path}: cannot read checkpoint: ${(e as Error).message}`);
+  }
+  if (loaded.state.model !== model) {
+    dispose([loaded.weights, loaded.state.optimizer]);
+    throw new CliError(`${path} is a checkpoint of model '${loaded.state.model}', not '${model}'`);
+  }
+  return { ...loaded, config: runConfigOf(loaded.state, path) };
+}
+
+/** The run's settings: the flags over the lecture's defaults, or (resuming) the saved ones. */
+function runSettings(name: string, given: GivenFlags, resume: ResumePoint | null): RunConfig {
+  const entry = lookupModel(name);
+  if (resume !== null) {
+    const saved = resume.config;
+    checkSame('--data', given.data, saved.data);
+    checkSame('--batch-size', given.batchSize, saved.batchSize);
+    checkSame('--resize', given.resize, saved.resize);
+    checkSame('--limit-train', given.limitTrain, saved.limitTrain);
+    checkSame('--limit-val', given.limitVal, saved.limitVal);
+    checkSame('--seed', given.seed, saved.seed);
+    return { ...saved, epochs: given.epochs ?? saved.epochs, lr: given.lr ?? saved.lr };
+  }
+  return {
+    data: given.data ?? FASHION_MNIST,
+    batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE,
+    resize: given.resize ?? [entry.inputSize[0], entry.inputSize[1]],
+    // A fresh run draws its seed, and records it, so that it can be repeated with --seed.
+    seed: given.seed ?? Math.floor(Math.random() * 2 ** 31),
+    limitTrain: given.limitTrain ?? null,
+    limitVal: given.limitVal ?? null,
+    epochs: given.epochs ?? DEFAULT_EPOCHS,
+    lr: given.lr ?? entry.lr,
+    classNames: [],
+    channels: entry.inChannels,
+    antialias: false,
+  };
+}
+
+/** Everything written after an epoch (the checkpoint first: it is what a resume needs). */
+async function saveEpoch(
+  dir: string,
+  name: string,
+  model: Classifier,
+  data: CliData,
+  config: RunConfig,
+  records: EpochRecord[],
+  optimizer: SGD,
+): Promise<void> {
+  const state: CheckpointState = {
+    model: name,
+    modelOptions: { lr: config.lr, numClasses: config.classNames.length, inChannels: config.channels },
+    epoch: records.at(-1)!.epoch,
+    records,
+    optimizer: optimizer.stateDict(),
+    generator: defaultGenerator.getState(),
+    dataGenerator: data.generator.getState(),
+    extra: { run: config },
+  };
+  saveCheckpoint(join(dir, RUN_FILES.checkpoint), model, state);
+  saveSafetensors(join(dir, RUN_FILES.weights), model.stateDict(), {
+    format: 'pt',
+    model: name,
+    modelOptions: JSON.stringify(state.modelOptions),
+    inputShape: JSON.stringify([config.channels, ...config.resize]),
+    classNames: JSON.stringify(config.classNames),
+  });
+  writeBytesAtomic(join(dir, RUN_FILES.metrics), records.map((r) => `${metricsLine(r)}\n`).join(''));
+  const svg = curvesSvg(records, { title: `${name} on ${config.data === FASHION_MNIST ? 'Fashion-MNIST' : config.data}`, maxEpochs: config.epochs });
+  writeBytesAtomic(join(dir, RUN_FILES.curvesSvg), svg);
+  await svgToPng(svg, join(dir, RUN_FILES.curvesPng));
+  const w = firstConvWeight(model);
+  if (w !== null) await saveFiltersPng(w, join(dir, RUN_FILES.filters));
+}
+
+async function train(args: ParsedArgs): Promise<number> {
+  expectPositionals(args, 'train', 1, 1, '<model>');
+  const name = args.positionals[0]!;
+  lookupModel(name);
+  const given = readFlags(args);
+  if (given.resume && given.out === undefined) throw new UsageError('--resume needs --out DIR, the run folder to continue');
+  const dir = resolve(given.out ?? defaultRunDir(name));
+  if (!given.resume && existsSync(join(dir, RUN_FILES.checkpoint))) {
+    throw new CliError(`${dir} already holds a run (${RUN_FILES.checkpoint}); add --resume to continue it, or choose another --out`);
+  }
+  const resume = given.resume ? readResumePoint(name, dir) : null;
+  try {
+    const config = runSettings(name, given, resume);
+    const done = resume?.state.epoch ?? 0;
+    if (done >= config.epochs) {
+      console.log(`${dir}: already trained ${done} of ${config.epochs} epochs; nothing to do (raise --epochs to continue)`);
+      return 0;
+    }
+
+    const data = await loadData(config);
+    config.classNames = [...data.classNames];
+    config.channels = data.inputShape[0];
+    config.antialias = data.decode.antialias;
+
+    // Seeded before the model exists, so the initial weights are part of what --seed fixes.
+    manualSeed(config.seed);
+    const model = lookupModel(name).create({ lr: config.lr, numClasses: config.classNames.length, inChannels: config.channels });
+    try {
+      tidy(() => void model.applyInit([zeros([1, config.channels, config.resize[0], config.resize[1]])]));
+    } catch (e) {
+      throw new CliError(`${name} cannot take ${config.channels}x${config.resize.join('x')} images (see --resize): ${(e as Error).message}`);
+    }
+    const optimizer = model.configureOptimizers();
+    if (resume !== null) {
+      try {
+        model.loadStateDict(resume.weights);
+        optimizer.loadStateDict(resume.state.optimizer);
+      } catch (e) {
+        throw new CliError(`${join(dir, RUN_FILES.checkpoint)}: does not fit model '${name}': ${(e as Error).message}`);
+      }
+      if (given.lr !== undefined) optimizer.lr = given.lr;
+      if (resume.state.dataGenerator !== null) data.generator.setState(resume.state.dataGenerator);
+    }
+    mkdirSync(dir, { recursive: true });
+
+    const progress = new ProgressBar(process.stdout);
+    let dashboard: Dashboard | null = null;
+    if (given.dashboard) {
+      dashboard = new Dashboard({ port: given.port, host: '127.0.0.1', title: `convnet train ${name}`, maxEpochs: config.epochs });
+      console.log(`dashboard: ${await dashboard.start()}`);
+    }
+    const records: EpochRecord[] = [...(resume?.state.records ?? [])];
+    const trainer = new Trainer({ maxEpochs: config.epochs });
+    let lastDashboard = 0;
+    trainer.on('batch', (e) => {
+      const label = `epoch ${e.epoch}/${config.epochs}`;
+      progress.update(label, e);
+      // Twice a second is plenty for a page, and keeps the copying of records off most batches.
+      if (dashboard !== null && e.elapsed - lastDashboard >= 0.5) {
+        lastDashboard = e.elapsed;
+        dashboard.update(records, { epoch: e.epoch, batch: e.batch, numBatches: e.numBatches, loss: e.loss, imagesPerSec: e.imagesPerSec });
+      }
+    });
+    trainer.on('epoch', (e) => progress.finish(formatEpoch(e.record)));
+
+    const setup = `${name}: ${data.train.length} training / ${data.val.length} validation images of ${data.inputShape.join('x')} from ${config.data}, batch ${config.batchSize}, lr ${optimizer.lr}, seed ${config.seed}`;
+    console.log(resume === null ? `${setup}; run folder ${dir}` : `${setup}; resuming ${dir} after epoch ${done}`);
+    try {
+      await trainer.fit(model, data, {
+        optimizer,
+        startEpoch: done,
+        records,
+        generatorState: resume?.state.generator,
+        onEpochEnd: async (record) => {
+          lastDashboard = 0;
+          records.push(record);
+          await saveEpoch(dir, name, model, data, config, records, optimizer);
+          dashboard?.update(records);
+        },
+      });
+    } catch (e) {
+      progress.abort();
+      if (e instanceof NonFiniteLossError) {
+        const kept = records.length > 0 ? `the checkpoint of epoch ${records.at(-1)!.epoch} in ${dir} is kept` : 'no checkpoint was written';
+        throw new CliError(`training stopped: the loss became ${e.loss} at epoch ${e.epoch}, batch ${e.batch} (lr ${e.lr}); ${kept} (try a smaller --lr)`);
+      }
+      throw e;
+    } finally {
+      await dashboard?.close();
+    }
+    console.log(`done: ${config.epochs} epochs; ${dir} holds ${Object.values(RUN_FILES).filter((f) => existsSync(join(dir, f))).join(', ')}`);
+    return 0;
+  } finally {
+    // The loaded tensors were copied into the model and the optimizer.
+    if (resume !== null) dispose([resume.weights, resume.state.optimizer]);
+  }
+}
+
+/** The `train` command. */
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a model (Fashion-MNIST or an image folder), with curves, filters and checkpoints',
+  flags: {
+    data: 'string',
+    epochs: 'string',
+    lr: 'string',
+    'batch-size': 'string',
+    resize: 'string',
+    'limit-train': 'string',
+    'limit-val': 'string',
+    seed: 'string',
+    out: 'string',
+    resume: 'boolean',
+    dashboard: 'boolean',
+    port: 'string',
+  },
+  help: `Usage: convnet train <model> [options]
+
+Trains a zoo model (see convnet models) with minibatch SGD, the lecture's recipe: 10 epochs,
+batch 128, the model's learning rate, Fashion-MNIST resized to the model's input size.
+After every epoch the run folder gets:
+  metrics.jsonl            one JSON line per epoch: epoch, train_loss, val_loss, val_acc, images_per_s, seconds
+  curves.svg, curves.png   training / validation loss and validation accuracy against the epoch
+  filters.png              the learned first-layer convolution filters
+  model.safetensors        the weights (PyTorch names)
+  checkpoint.safetensors   weights + optimizer + epoch + generator states, for --resume
+
+Options:
+  --data fashion-mnist|DIR  the data: Fashion-MNIST (default), or a folder with one sub-folder
+                            per class (80/20 train/validation split by --seed)
+  --epochs N                total epochs (default ${DEFAULT_EPOCHS}; with --resume: the new total)
+  --lr X                    learning rate (default: the model's, see convnet models)
+  --batch-size N            images per batch (default ${DEFAULT_BATCH_SIZE})
+  --resize H[,W]            image size fed to the model (default: the model's input size)
+  --limit-train N           train on the first N training images only (quick runs)
+  --limit-val N             validate on the first N validation images only
+  --seed N                  seed of the initial weights, shuffles and split (default: random, recorded)
+  --out DIR                 run folder (default runs/<model>-<date>-<time>)
+  --resume                  continue the run in --out DIR from its checkpoint (same weights,
+                            optimizer state, epoch, generator states and data order)
+  --dashboard               serve a live page of the curves on 127.0.0.1
+  --port P                  the dashboard's port (default: a free one)
+${GLOBAL_HELP}`,
+  run: train,
+};

@@ -1,0 +1,3 @@
+/** Reading and writing tensors to files: safetensors (PyTorch / Hugging Face interchange). */
+export { saveSafetensors, loadSafetensors, SAFETENSORS_MAX_HEADER, type SafetensorsContents } from './safetensors.js';
+export { writeFileAtomic, writeBytesAtomic } from './atomic.js';

@@ -1,0 +1,99 @@
+/**
+ * Training throughput of a zoo model: what the Trainer does per batch (`trainStep`: forward,
+ * cross-entropy, zeroGrad, backward, SGD step, all inside `tidy`) timed on one fixed random batch
+ * [B, C, H, W] with random labels, so the data pipeline is not measured. Shared by
+ * `convnet bench` and bench/train.ts.
+ */
+import { emptyCache } from '../backend/index.js';
+import { randint, randn } from '../tensor/creation.js';
+import { manualSeed } from '../tensor/random.js';
+import { dispose } from '../tensor/scope.js';
+import { createModel, modelEntry } from '../models/registry.js';
+import type { Batch, Classifier } from './classifier.js';
+import { trainStep, type OptimizerLike } from './trainer.js';
+
+/** Options of `benchTraining`. */
+export interface BenchTrainingOptions {
+  /** Zoo name of the model. */
+  model: string;
+  /** Images per step (default 128, the lecture's). */
+  batchSize?: number;
+  /** Timed steps (default 3); when they take under `minSeconds`, steps are timed until it has passed. */
+  steps?: number;
+  /** Keep timing until at least this many seconds passed (default 0). */
+  minSeconds?: number;
+  /** Untimed steps first: primitive creation, first touch of memory (default 1). */
+  warmup?: number;
+  /** Seed of the weights and the batch (default 0). */
+  seed?: number;
+  /**
+   * Called with the model, optimizer, batch and number of timed steps after the timing and before
+   * they are freed (the bench script profiles extra steps here).
+   */
+  after?: (ctx: { model: Classifier; optimizer: OptimizerLike; batch: Batch; steps: number }) => void;
+}
+
+/** What `benchTraining` measured. */
+export interface BenchTrainingResult {
+  /** Zoo name. */
+  model: string;
+  /** [B, C, H, W] of the batch. */
+  inputShape: number[];
+  /** Timed steps. */
+  steps: number;
+  /** Wall time of the timed steps. */
+  seconds: number;
+  /** Training images per second: steps * B / seconds. */
+  imagesPerSec: number;
+}
+
+function checkInt(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new Error(`benchTraining: ${name} must be an integer >= ${min}, got ${v}`);
+}
+
+/**
+ * Times training steps of `opts.model` at its default input size on the current backend.
+ * @example benchTraining({ model: 'lenet', batchSize: 128, steps: 10 }).imagesPerSec
+ */
+export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
+  const batchSize = opts.batchSize ?? 128;
+  const warmup = opts.warmup ?? 1;
+  const minSeconds = opts.minSeconds ?? 0;
+  let steps = opts.steps ?? 3;
+  checkInt('batchSize', batchSize, 1);
+  checkInt('steps', steps, 1);
+  checkInt('warmup', warmup, 0);
+  if (!(minSeconds >= 0)) throw new Error(`benchTraining: minSeconds must be >= 0, got ${minSeconds}`);
+  const e = modelEntry(opts.model);
+  manualSeed(opts.seed ?? 0);
+  const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
+  const model = createModel(opts.model);
+  const batch: Batch = { x: randn(inputShape).keep(), y: randint(0, e.numClasses, [batchSize]).keep() };
+  try {
+    model.applyInit([batch.x]);
+    model.train();
+    const optimizer = model.configureOptimizers();
+    for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch);
+    let t0 = performance.now();
+    for (let i = 0; i < steps; i++) trainStep(model, optimizer, batch);
+    let seconds = (performance.now() - t0) / 1000;
+    if (seconds < minSeconds) {
+      // A fast model: run steps until minSeconds have passed (a fixed count from the first estimate
+      // falls short when the first steps were slower, e.g. still creating primitives).
+      steps = 0;
+      t0 = performance.now();
+      do {
+        trainStep(model, optimizer, batch);
+        steps++;
+        seconds = (performance.now() - t0) / 1000;
+      } while (seconds < minSeconds);
+    }
+    opts.after?.({ model, optimizer, batch, steps });
+    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds };
+  } finally {
+    dispose(batch);
+    model.zeroGrad();
+    dispose(Object.values(model.stateDict()));
+    emptyCache(); // the next model starts from the same allocator state
+  }
+}

@@ -1,0 +1,7 @@
+/**
+ * Figures: training curves, first-layer filters and confusion matrices, as SVG and PNG.
+ */
+export { curvesSvg, CURVE_SERIES, type CurvesOptions, type CurveSeries } from './curves.js';
+export { svgToPng } from './png.js';
+export { saveFiltersPng, type FiltersPngOptions } from './filters.js';
+export { confusionMatrix, confusionMatrixText, confusionSvg, saveConfusionPng } from './confusion.js';
