@@ -96,18 +96,31 @@ function deferOr<T extends Tensor>(t: T, fill: (t: Tensor) => void): T {
   return t;
 }
 
-function write(t: Tensor, gen: (i: number) => number): void {
+/** Overwrites `t` with the values `fill` writes into a host buffer of its size. */
+function fillWith(t: Tensor, fill: (buf: Float32Array) => void): void {
   if (t.dtype !== 'float32') throw new Error(`init: expected a float32 tensor, got ${t.dtype}`);
   const staged = t instanceof Parameter ? t.stagingBuffer : null;
   if (staged !== null) {
     // A layer being built: fill its host buffer, uploaded once when the layer flushes it.
-    for (let i = 0; i < staged.length; i++) staged[i] = gen(i);
+    fill(staged);
     return;
   }
   const data = new Float32Array(t.size);
-  for (let i = 0; i < data.length; i++) data[i] = gen(i);
+  fill(data);
   const k = t.kernels;
   t.assign(new Tensor(k.fromHost(data, t.shape, 'float32'), t.shape, 'float32', k));
+}
+
+/** U(-bound, bound) as `(2 * g.random() - 1) * bound` per element (random() is exact in float32). */
+function symmetricUniform(g: Generator, buf: Float32Array, bound: number): void {
+  g.fillUniform(buf);
+  for (let i = 0; i < buf.length; i++) buf[i] = (2 * buf[i]! - 1) * bound;
+}
+
+function write(t: Tensor, gen: (i: number) => number): void {
+  fillWith(t, (buf) => {
+    for (let i = 0; i < buf.length; i++) buf[i] = gen(i);
+  });
 }
 
 /**
@@ -117,7 +130,7 @@ function write(t: Tensor, gen: (i: number) => number): void {
 export function uniform<T extends Tensor>(t: T, a = 0, b = 1, opts: FillOptions = {}): T {
   return deferOr(t, (x) => {
     const g = opts.generator ?? defaultGenerator;
-    write(x, () => a + (b - a) * g.random());
+    fillWith(x, (buf) => g.fillUniform(buf, a, b));
   });
 }
 
@@ -153,7 +166,7 @@ export function xavierUniform<T extends Tensor>(t: T, gain = 1, opts: FillOption
     const [fanIn, fanOut] = calculateFanInAndFanOut(x);
     const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
     const g = opts.generator ?? defaultGenerator;
-    write(x, () => (2 * g.random() - 1) * bound);
+    fillWith(x, (buf) => symmetricUniform(g, buf, bound));
   });
 }
 
@@ -184,7 +197,7 @@ export function kaimingUniform<T extends Tensor>(t: T, opts: KaimingOptions = {}
   return deferOr(t, (x) => {
     const bound = Math.sqrt(3) * kaimingStd(x, opts);
     const g = opts.generator ?? defaultGenerator;
-    write(x, () => (2 * g.random() - 1) * bound);
+    fillWith(x, (buf) => symmetricUniform(g, buf, bound));
   });
 }
 

@@ -31,7 +31,8 @@ export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
   const keep = 1 - p;
   const scale = p === 1 ? 0 : 1 / keep;
   const m = new Float32Array(x.size);
-  for (let i = 0; i < m.length; i++) m[i] = g.random() < keep ? scale : 0;
+  g.fillUniform(m); // the numbers of g.random() (exact in float32), in bulk
+  for (let i = 0; i < m.length; i++) m[i] = m[i]! < keep ? scale : 0;
   const mask = wrap(k, k.fromHost(m, x.shape, 'float32'), x.shape);
   const out = wrap(k, k.binary('mul', x.storage, x.shape, mask.storage, x.shape, x.shape), x.shape);
   if (tracing.tracer !== null) traceOp('dropout', [x], out, { p });

@@ -70,7 +70,8 @@ export function tensor(
     if (numel(shape) !== data.length) {
       throw new Error(`tensor: ${data.length} values do not fill shape ${fmt(shape)}`);
     }
-    flat = dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
+    // The constructors copy (and convert, like `.from`) without the iterator protocol: ~20x faster.
+    flat = dtype === 'int32' ? new Int32Array(data) : new Float32Array(data);
   } else {
     shape = inferShape(data as NestedArray);
     const out: number[] = [];
@@ -82,6 +83,11 @@ export function tensor(
     }
     flat = dtype === 'int32' ? Int32Array.from(out, (v) => Math.trunc(v)) : Float32Array.from(out);
   }
+  return fromOwnedHost(flat, shape, dtype, opts);
+}
+
+/** A tensor of a host array nobody else holds (no defensive copy: large copies page-fault). */
+function fromOwnedHost(flat: HostArray, shape: number[], dtype: DType, opts?: CreateOptions): Tensor {
   const k = getBackend();
   return finish(new Tensor(k.fromHost(flat, shape, dtype), shape, dtype, k), opts);
 }
@@ -140,8 +146,8 @@ export function rand(shape: Shape, opts?: RandomOptions): Tensor {
   const s = checkShape(shape, 'rand');
   const g = opts?.generator ?? defaultGenerator;
   const data = new Float32Array(numel(s));
-  for (let i = 0; i < data.length; i++) data[i] = g.random();
-  return tensor(data, { requiresGrad: opts?.requiresGrad, shape: s });
+  g.fillUniform(data);
+  return fromOwnedHost(data, s, 'float32', { requiresGrad: opts?.requiresGrad });
 }
 
 /** Standard normal random numbers. @example randn([4, 3, 8, 8]) */
@@ -150,7 +156,7 @@ export function randn(shape: Shape, opts?: RandomOptions): Tensor {
   const g = opts?.generator ?? defaultGenerator;
   const data = new Float32Array(numel(s));
   for (let i = 0; i < data.length; i++) data[i] = g.normal();
-  return tensor(data, { requiresGrad: opts?.requiresGrad, shape: s });
+  return fromOwnedHost(data, s, 'float32', { requiresGrad: opts?.requiresGrad });
 }
 
 /** Uniform random integers in [low, high) as int32. */
@@ -159,5 +165,5 @@ export function randint(low: number, high: number, shape: Shape, opts?: RandomOp
   const g = opts?.generator ?? defaultGenerator;
   const data = new Int32Array(numel(s));
   for (let i = 0; i < data.length; i++) data[i] = low + g.randint(high - low);
-  return tensor(data, { dtype: 'int32', shape: s });
+  return fromOwnedHost(data, s, 'int32');
 }

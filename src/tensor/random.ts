@@ -50,6 +50,35 @@ export class Generator {
     return (this.nextUint32() >>> 8) / 16777216;
   }
 
+  /**
+   * Fills `out` with U(a, b): exactly the numbers `a + (b - a) * random()` would give, called
+   * `out.length` times, but with the state in locals (about 10x faster than calling `random()`,
+   * which matters for initialising a 140M-parameter VGG).
+   * @example g.fillUniform(new Float32Array(1024), -0.1, 0.1)
+   */
+  fillUniform(out: Float32Array, a = 0, b = 1): void {
+    const st = this.s;
+    let s0 = st[0]!, s1 = st[1]!, s2 = st[2]!, s3 = st[3]!;
+    const scale = b - a;
+    for (let i = 0; i < out.length; i++) {
+      // nextUint32, inlined on int32 locals (xor/imul/shifts give the same low 32 bits)
+      const x = Math.imul(s1, 5);
+      const result = Math.imul((x << 7) | (x >>> 25), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = a + scale * ((result >>> 8) / 16777216);
+    }
+    st[0] = s0;
+    st[1] = s1;
+    st[2] = s2;
+    st[3] = s3;
+  }
+
   /** Standard normal (Box-Muller; caches the second value). */
   normal(): number {
     if (this.spare !== null) {
