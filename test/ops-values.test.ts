@@ -69,6 +69,14 @@ each('unary ops and clamp', () => {
   // sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4; tanh(0) = 0, tanh(ln 2) = (2 - 1/2)/(2 + 1/2) = 0.6
   close(cn.tensor([0, Math.log(3)]).sigmoid(), [0.5, 0.75], 'sigmoid');
   close(cn.tensor([0, Math.log(2)]).tanh(), [0, 0.6], 'tanh');
+  // gradients from the saved outputs: sigmoid' = y (1 - y) = 1/4 at 0, 3/4 * 1/4 = 3/16 at ln 3;
+  // tanh' = 1 - y^2 = 1 at 0, 1 - 0.36 = 0.64 at ln 2 (scaled by an upstream gradient of 2)
+  const xs = cn.tensor([0, Math.log(3)], { requiresGrad: true });
+  xs.sigmoid().mul(2).sum().backward();
+  close(xs.grad!, [0.5, 0.375], 'sigmoid backward');
+  const xt = cn.tensor([0, Math.log(2)], { requiresGrad: true });
+  xt.tanh().mul(2).sum().backward();
+  close(xt.grad!, [2, 1.28], 'tanh backward');
 });
 
 each('comparisons give float32 1/0 and no gradient', () => {

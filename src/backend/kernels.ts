@@ -136,6 +136,10 @@ export interface Kernels {
   clamp(x: Storage, shape: Shape, lo: number, hi: number): Storage;
   /** Gradient of relu given the relu OUTPUT y: dx = dy where y > 0 else 0. */
   reluBackward(dy: Storage, y: Storage, shape: Shape): Storage;
+  /** Gradient of sigmoid given its OUTPUT y: dx = dy * (y * (1 - y)) (float32; native may round an fma once). */
+  sigmoidBackward(dy: Storage, y: Storage, shape: Shape): Storage;
+  /** Gradient of tanh given its OUTPUT y: dx = dy * (1 - y * y) (float32; native may round an fma once). */
+  tanhBackward(dy: Storage, y: Storage, shape: Shape): Storage;
   /** Converts between dtypes (float32 -> int32 truncates toward zero). */
   cast(x: Storage, shape: Shape, from: DType, to: DType): Storage;
   /** out = a + alpha * b for same-shape a, b (optimizer updates, grad accumulation). */

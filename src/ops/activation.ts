@@ -13,14 +13,14 @@ export function relu(x: Tensor): Tensor {
   return record('relu', [x], out, (gy) => [wrap(gy.kernels, gy.kernels.reluBackward(gy.storage, out.storage, x.shape), x.shape)]);
 }
 
-/** 1 / (1 + e^-x); gradient y (1 - y). */
+/** 1 / (1 + e^-x); gradient y (1 - y), one fused kernel (`sigmoidBackward`) on the saved output. */
 export function sigmoid(x: Tensor): Tensor {
-  return unaryOp('sigmoid', 'sigmoid', x, (gy, _x, y) => mul(gy, mul(y, sub(1, y))));
+  return unaryOp('sigmoid', 'sigmoid', x, (gy, _x, y) => wrap(gy.kernels, gy.kernels.sigmoidBackward(gy.storage, y.storage, y.shape), y.shape));
 }
 
 /** Hyperbolic tangent; gradient 1 - y^2. */
 export function tanh(x: Tensor): Tensor {
-  return unaryOp('tanh', 'tanh', x, (gy, _x, y) => mul(gy, sub(1, mul(y, y))));
+  return unaryOp('tanh', 'tanh', x, (gy, _x, y) => wrap(gy.kernels, gy.kernels.tanhBackward(gy.storage, y.storage, y.shape), y.shape));
 }
 
 function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {

@@ -37,6 +37,8 @@ export type GeneralKernels = Pick<
   | 'scalar'
   | 'clamp'
   | 'reluBackward'
+  | 'sigmoidBackward'
+  | 'tanhBackward'
   | 'cast'
   | 'axpy'
   | 'reduce'
@@ -124,6 +126,8 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     scalar: (op, x, _shape, s, reverse) => ns(a.scalar(code(BINARY_CODE, op), hd(x), s, reverse)),
     clamp: (x, _shape, lo, hi) => ns(a.clamp(hd(x), lo, hi)),
     reluBackward: (dy, y) => ns(a.reluBackward(hd(dy), hd(y))),
+    sigmoidBackward: (dy, y) => ns(a.activationBackward(hd(dy), hd(y), false)),
+    tanhBackward: (dy, y) => ns(a.activationBackward(hd(dy), hd(y), true)),
     cast: (x, _shape, _from, to) => ns(a.cast(hd(x), to)),
     axpy: (x, y, _shape, alpha) => ns(a.axpy(hd(x), hd(y), alpha)),
 

@@ -149,6 +149,32 @@ export function reluBackward(dy: Storage, y: Storage, shape: Shape): Storage {
   return wrap(dx);
 }
 
+/** dx = dy * (y * (1 - y)) for the sigmoid output y (float32 rounding after each operation). */
+export function sigmoidBackward(dy: Storage, y: Storage, shape: Shape): Storage {
+  const g = f32(dy);
+  const yd = f32(y);
+  const n = numel(shape);
+  const dx = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = yd[i]!;
+    dx[i] = g[i]! * Math.fround(v * Math.fround(1 - v));
+  }
+  return wrap(dx);
+}
+
+/** dx = dy * (1 - y * y) for the tanh output y (float32 rounding after each operation). */
+export function tanhBackward(dy: Storage, y: Storage, shape: Shape): Storage {
+  const g = f32(dy);
+  const yd = f32(y);
+  const n = numel(shape);
+  const dx = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = yd[i]!;
+    dx[i] = g[i]! * Math.fround(1 - Math.fround(v * v));
+  }
+  return wrap(dx);
+}
+
 /** Converts between dtypes; float32 -> int32 truncates toward zero (NaN gives 0). */
 export function cast(x: Storage, shape: Shape, from: DType, to: DType): Storage {
   const xd = anyData(x);

@@ -6,7 +6,7 @@
 import type { DType, HostArray, Kernels, Shape, Storage } from '../kernels.js';
 import { alloc, memoryInUse, ref, wrap } from './storage.js';
 import { fmt, numel } from './util.js';
-import { axpy, binary, cast, clamp, reluBackward, scalar, unary } from './elementwise.js';
+import { axpy, binary, cast, clamp, reluBackward, scalar, sigmoidBackward, tanhBackward, unary } from './elementwise.js';
 import { argmax, reduce } from './reduce.js';
 import { cat, gatherRows, indexAdd, indexSelect, pad, permute, reshape, scatterRows, slice } from './layout.js';
 import { linear, linearBackward, matmul } from './linalg.js';
@@ -70,6 +70,8 @@ export const referenceKernels: Kernels = {
   scalar,
   clamp,
   reluBackward,
+  sigmoidBackward,
+  tanhBackward,
   cast,
   axpy,
   reduce,
