@@ -3,8 +3,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { conv2d } from '../../ops/index.js';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
-import { calculateFanInAndFanOut, kaimingUniform, uniform } from '../init.js';
-import { expectInput, pair, positiveInt, showPair, type IntPair } from './util.js';
+import { expectInput, materializeWeightAndBias, pair, positiveInt, resetWeightAndBias, showPair, type IntPair } from './util.js';
 
 /** Options of `Conv2d` / `LazyConv2d` (ints or `[h, w]` pairs, PyTorch's defaults). */
 export interface Conv2dOptions {
@@ -109,23 +108,12 @@ export class Conv2d extends Module {
     const c = x.shape[x.ndim - 3]!;
     this.#checkGroups(c);
     this.inChannels = c;
-    this.weight.materialize([this.outChannels, c / this.groups, ...this.kernelSize], x.kernels, { staged: true });
-    this.bias?.materialize([this.outChannels], x.kernels, { staged: true });
-    this.resetParameters();
-    this.weight.runPendingInits();
-    this.bias?.runPendingInits();
-    this.weight.flush();
-    this.bias?.flush();
+    materializeWeightAndBias(this.weight, this.bias, [this.outChannels, c / this.groups, ...this.kernelSize], x.kernels, () => this.resetParameters());
   }
 
   /** PyTorch's default init: weight kaiming_uniform(a=√5), bias U(±1/√fanIn). */
   resetParameters(): void {
-    kaimingUniform(this.weight, { a: Math.sqrt(5) });
-    if (this.bias !== null) {
-      const [fanIn] = calculateFanInAndFanOut(this.weight);
-      const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
-      uniform(this.bias, -bound, bound);
-    }
+    resetWeightAndBias(this.weight, this.bias);
   }
 
   override forward(x: Tensor): Tensor {

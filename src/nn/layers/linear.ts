@@ -3,8 +3,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { linear } from '../../ops/index.js';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
-import { calculateFanInAndFanOut, kaimingUniform, uniform } from '../init.js';
-import { expectInput, positiveInt } from './util.js';
+import { expectInput, materializeWeightAndBias, positiveInt, resetWeightAndBias } from './util.js';
 
 /** Options of `Linear` / `LazyLinear`. */
 export interface LinearOptions {
@@ -64,23 +63,12 @@ export class Linear extends Module {
     const f = x.shape[x.ndim - 1]!;
     expectInput(f > 0, this.#name(), 'input has 0 features', x);
     this.inFeatures = f;
-    this.weight.materialize([this.outFeatures, f], x.kernels, { staged: true });
-    this.bias?.materialize([this.outFeatures], x.kernels, { staged: true });
-    this.resetParameters();
-    this.weight.runPendingInits();
-    this.bias?.runPendingInits();
-    this.weight.flush();
-    this.bias?.flush();
+    materializeWeightAndBias(this.weight, this.bias, [this.outFeatures, f], x.kernels, () => this.resetParameters());
   }
 
   /** PyTorch's default init: weight kaiming_uniform(a=√5), bias U(±1/√in). */
   resetParameters(): void {
-    kaimingUniform(this.weight, { a: Math.sqrt(5) });
-    if (this.bias !== null) {
-      const [fanIn] = calculateFanInAndFanOut(this.weight);
-      const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
-      uniform(this.bias, -bound, bound);
-    }
+    resetWeightAndBias(this.weight, this.bias);
   }
 
   override forward(x: Tensor): Tensor {
