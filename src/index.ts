@@ -18,8 +18,13 @@ export {
   nativeAvailable,
   emptyCache,
   memoryCached,
+  useBackend,
+  readStorage,
+  webgpuReady,
+  BACKEND_NAMES,
   type BackendName,
 } from './backend/index.js';
+export { WebgpuUnavailableError } from './backend/webgpu/errors.js';
 export type {
   Kernels,
   Storage,

@@ -17,7 +17,7 @@ import type { Conv2dParams, Shape } from './contract.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';
-import { gemmPlain, gemmStore } from './gemm.js';
+import { gemmPlain, gemmStore, strided } from './gemm.js';
 import { reduce } from './reduce.js';
 import { storageBinding, u, i } from './wgsl.js';
 
@@ -55,26 +55,29 @@ function dims(xShape: Shape, wShape: Shape, yShape: Shape, groups: number): Dims
 
 const IN = (k: number, name: string): string => storageBinding(k, name, 'f32', false);
 
+/** The (channel, tap) side of the im2col matrix: vec4i(c·H·W, kh·dilH, kw·dilW, 0) for index `at`. */
+function tapInfo(d: Dims, p: Conv2dParams, at: string): string {
+  return `  let c = ${at} / ${u(d.KH * d.KW)};
+  let r = ${at} % ${u(d.KH * d.KW)};
+  return vec4i(i32(c * ${u(d.H * d.W)}), i32((r / ${u(d.KW)}) * ${u(p.dilation[0])}), i32((r % ${u(d.KW)}) * ${u(p.dilation[1])}), 0);`;
+}
+
 /**
- * WGSL reading X[n, g·Cg + c, ih, iw] (0 outside the image) for GEMM index `kc` = (c, kh, kw) and
- * position index `np` = (n, oh, ow).
+ * The (image, output position) side of the im2col matrix for index `at` (group b):
+ * vec4i(offset of image n's first channel of the group, oh·strideH − padH, ow·strideW − padW, 0).
  */
-function im2colRead(d: Dims, p: Conv2dParams, kc: string, np: string): string {
-  const [sh, sw] = p.stride;
-  const [ph, pw] = p.padding;
-  const [dh, dw] = p.dilation;
-  return `  let c = ${kc} / ${u(d.KH * d.KW)};
-  let kr = ${kc} % ${u(d.KH * d.KW)};
-  let kh = kr / ${u(d.KW)};
-  let kw = kr % ${u(d.KW)};
-  let nb = ${np} / ${u(d.OH * d.OW)};
-  let q = ${np} % ${u(d.OH * d.OW)};
-  let oh = q / ${u(d.OW)};
-  let ow = q % ${u(d.OW)};
-  let ih = i32(oh * ${u(sh)} + kh * ${u(dh)}) - ${i(ph)};
-  let iw = i32(ow * ${u(sw)} + kw * ${u(dw)}) - ${i(pw)};
+function positionInfo(d: Dims, p: Conv2dParams, at: string): string {
+  return `  let nb = ${at} / ${u(d.OH * d.OW)};
+  let q = ${at} % ${u(d.OH * d.OW)};
+  return vec4i(i32((nb * ${u(d.C)} + b * ${u(d.Cg)}) * ${u(d.H * d.W)}), i32((q / ${u(d.OW)}) * ${u(p.stride[0])}) - ${i(p.padding[0])}, i32((q % ${u(d.OW)}) * ${u(p.stride[1])}) - ${i(p.padding[1])}, 0);`;
+}
+
+/** The im2col element from a tap info and a position info (symmetric in o and q): 0 in the padding. */
+function im2colLoad(d: Dims): string {
+  return `  let ih = o.y + q.y;
+  let iw = o.z + q.z;
   if (ih < 0i || ih >= ${i(d.H)} || iw < 0i || iw >= ${i(d.W)}) { return 0.0; }
-  return X[((nb * ${u(d.C)} + b * ${u(d.Cg)} + c) * ${u(d.H)} + u32(ih)) * ${u(d.W)} + u32(iw)];`;
+  return X[u32(o.x + q.x + ih * ${i(d.W)} + iw)];`;
 }
 
 /** y = conv2d(x, w) + b. */
@@ -95,8 +98,8 @@ export function conv2d(rt: Runtime, x: GpuStorage, xShape: Shape, w: GpuStorage,
       K,
       batch: d.G,
       decls: `${IN(0, 'X')}\n${IN(1, 'Wt')}${bias === null ? '' : `\n${IN(2, 'BIAS')}`}`,
-      loadA: `  return Wt[(b * ${u(d.Og)} + m) * ${u(K)} + k];`,
-      loadB: im2colRead(d, p, 'k', 'n'),
+      a: strided('Wt', `(b * ${u(d.Og)} + i) * ${u(K)}`, 'k'),
+      b: { outer: positionInfo(d, p, 'i'), inner: tapInfo(d, p, 'k'), load: im2colLoad(d) },
       aContiguous: 'k',
       bContiguous: 'n',
     },
@@ -130,23 +133,23 @@ export function conv2dBackwardData(rt: Runtime, dy: GpuStorage, dyShape: Shape, 
       K: d.Og * T,
       batch: d.G,
       decls: `${IN(0, 'G')}\n${IN(1, 'Wt')}`,
-      // A(c, (o, kh, kw)) = W[g·Og + o, c, kh, kw]
-      loadA: `  let o = k / ${u(T)};
-  let r = k % ${u(T)};
-  return Wt[((b * ${u(d.Og)} + o) * ${u(d.Cg)} + m) * ${u(T)} + r];`,
-      loadB: `  let o = k / ${u(T)};
-  let r = k % ${u(T)};
-  let kh = r / ${u(d.KW)};
-  let kw = r % ${u(d.KW)};
-  let nb = n / ${u(HW)};
-  let q = n % ${u(HW)};
-  let th = i32(q / ${u(d.W)}) + ${i(ph)} - i32(kh * ${u(dh)});
-  let tw = i32(q % ${u(d.W)}) + ${i(pw)} - i32(kw * ${u(dw)});
+      // A(c, (o, kh, kw)) = W[g·Og + o, c, kh, kw] = Wt[(g·Og·Cg + c)·T + o·Cg·T + r]
+      a: strided('Wt', `(b * ${u(d.Og * d.Cg)} + i) * ${u(T)}`, `(k / ${u(T)}) * ${u(d.Cg * T)} + k % ${u(T)}`),
+      // B((o, kh, kw), (n, ih, iw)) = dY[n, g·Og + o, oh, ow] with oh·strideH = ih + padH − kh·dilH
+      b: {
+        outer: `  let nb = i / ${u(HW)};
+  let q = i % ${u(HW)};
+  return vec4i(i32((nb * ${u(d.O)} + b * ${u(d.Og)}) * ${u(d.OH * d.OW)}), i32(q / ${u(d.W)}) + ${i(ph)}, i32(q % ${u(d.W)}) + ${i(pw)}, 0);`,
+        inner: `  let r = k % ${u(T)};
+  return vec4i(i32((k / ${u(T)}) * ${u(d.OH * d.OW)}), i32((r / ${u(d.KW)}) * ${u(dh)}), i32((r % ${u(d.KW)}) * ${u(dw)}), 0);`,
+        load: `  let th = o.y - q.y;
+  let tw = o.z - q.z;
   if (th < 0i || tw < 0i) { return 0.0; }
   let oh = u32(th) / ${u(sh)};
   let ow = u32(tw) / ${u(sw)};
   if (oh * ${u(sh)} != u32(th) || ow * ${u(sw)} != u32(tw) || oh >= ${u(d.OH)} || ow >= ${u(d.OW)}) { return 0.0; }
-  return G[((nb * ${u(d.O)} + b * ${u(d.Og)} + o) * ${u(d.OH)} + oh) * ${u(d.OW)} + ow];`,
+  return G[u32(o.x + q.x) + oh * ${u(d.OW)} + ow];`,
+      },
       aContiguous: 'k',
       bContiguous: 'n',
     },
@@ -184,10 +187,9 @@ export function conv2dBackwardWeights(
       batch: d.G,
       decls: `${IN(0, 'G')}\n${IN(1, 'X')}`,
       // A(o, (n, oh, ow)) = dY[n, g·Og + o, oh, ow]
-      loadA: `  let nb = k / ${u(P)};
-  let q = k % ${u(P)};
-  return G[(nb * ${u(d.O)} + b * ${u(d.Og)} + m) * ${u(P)} + q];`,
-      loadB: im2colRead(d, p, 'n', 'k'),
+      a: strided('G', `(b * ${u(d.Og)} + i) * ${u(P)}`, `(k / ${u(P)}) * ${u(d.O * P)} + k % ${u(P)}`),
+      // B((n, oh, ow), (c, kh, kw)): the im2col matrix with the roles of rows and columns swapped
+      b: { outer: tapInfo(d, p, 'i'), inner: positionInfo(d, p, 'k'), load: im2colLoad(d) },
       aContiguous: 'k',
       bContiguous: 'k',
     },

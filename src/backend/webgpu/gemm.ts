@@ -2,10 +2,12 @@
  * The tiled matrix-multiply core shared by matmul, linear and the three convolution kernels
  * (implicit GEMM): C[b](m, n) = Σ_k A[b](m, k) · B[b](k, n).
  *
- * The caller supplies WGSL functions `load_a(b, m, k)`, `load_b(b, k, n)` (only called in range)
- * and either `store_c(b, m, n, v)` or a plain row-major [batch, M, N] output. A and B are never
- * materialized: for a convolution, `load_b` computes the input pixel of (channel, tap) × (image,
- * output position), with zero padding, on the fly.
+ * The caller describes how to read A and B (a `Loader` each: what depends on the row or column
+ * only, what depends on k only, and the read combining both; only called in range) and either a
+ * `store_c(b, m, n, v)` or a plain row-major [batch, M, N] output. A and B are never materialized:
+ * for a convolution, B's read computes the input pixel of (channel, tap) × (image, output
+ * position), with zero padding, on the fly; splitting the index arithmetic lets a kernel compute
+ * the per-column part (image, output position) once instead of once per k.
  *
  * Each workgroup computes a TM×TN tile of C: the K loop walks TK-deep slices, every thread loads a
  * few elements of the A and B slices into workgroup memory, then accumulates a 4×4 micro-tile
@@ -36,14 +38,56 @@ export interface GemmSpec {
   batch: number;
   /** WGSL declarations of the caller's storage bindings (0..k-1) and helper functions. */
   decls: string;
-  /** Body of `fn load_a(b: u32, m: u32, k: u32) -> f32`. */
-  loadA: string;
-  /** Body of `fn load_b(b: u32, k: u32, n: u32) -> f32`. */
-  loadB: string;
+  /** How to read A(m, k). */
+  a: Loader;
+  /** How to read B(k, n). */
+  b: Loader;
   /** Which index of A is contiguous in memory (consecutive threads load along it). */
   aContiguous: 'm' | 'k';
   /** Which index of B is contiguous in memory. */
   bContiguous: 'k' | 'n';
+}
+
+/**
+ * How to read one operand, as WGSL function bodies over `vec4i` scratch values:
+ * `outer(b, i)` depends only on the row m (for A) or the column n (for B), `inner(b, k)` only on
+ * k, and `load(b, o, q)` returns the element from o = outer(..) and q = inner(..). Offsets fit i32
+ * (buffers are at most 2^30 bytes).
+ */
+export interface Loader {
+  outer: string;
+  inner: string;
+  load: string;
+}
+
+/**
+ * A loader reading `name[outer(i) + inner(k)]` where the two offsets are WGSL u32 expressions in
+ * `i` (row/column) and `k` (and `b`, the problem index): every plain strided matrix.
+ */
+export function strided(name: string, outer: string, inner: string): Loader {
+  return {
+    outer: `  return vec4i(i32(${outer}), 0, 0, 0);`,
+    inner: `  return vec4i(i32(${inner}), 0, 0, 0);`,
+    load: `  return ${name}[u32(o.x + q.x)];`,
+  };
+}
+
+/** The loader functions `<x>_outer`, `<x>_inner`, `<x>_load` and the combined `load_<x>`. */
+function loaderFns(x: 'a' | 'b', l: Loader): string {
+  const combined =
+    x === 'a'
+      ? 'fn load_a(b: u32, m: u32, k: u32) -> f32 { return a_load(b, a_outer(b, m), a_inner(b, k)); }'
+      : 'fn load_b(b: u32, k: u32, n: u32) -> f32 { return b_load(b, b_outer(b, n), b_inner(b, k)); }';
+  return `fn ${x}_outer(b: u32, i: u32) -> vec4i {
+${l.outer}
+}
+fn ${x}_inner(b: u32, k: u32) -> vec4i {
+${l.inner}
+}
+fn ${x}_load(b: u32, o: vec4i, q: vec4i) -> f32 {
+${l.load}
+}
+${combined}`;
 }
 
 function tileFor(size: number): number {
@@ -66,12 +110,8 @@ function gemmCode(s: GemmSpec, storeDecl: string, store: string, splits: number,
 ${PRELUDE}
 ${s.decls}
 ${storeDecl}
-fn load_a(b: u32, m: u32, k: u32) -> f32 {
-${s.loadA}
-}
-fn load_b(b: u32, k: u32, n: u32) -> f32 {
-${s.loadB}
-}
+${loaderFns('a', s.a)}
+${loaderFns('b', s.b)}
 fn store_c(b: u32, s: u32, m: u32, n: u32, v: f32) {
 ${store}
 }
@@ -136,11 +176,85 @@ fn store4(b: u32, s: u32, m: u32, n: u32, v: vec4f) {
 }`;
 }
 
-/** Workgroup grid for `tiles` tiles (x·y ≥ tiles, each ≤ 65535) and z problems. */
-function grid(s: GemmSpec, z: number): [number, number, number] {
-  const tiles = Math.ceil(s.M / tileFor(s.M)) * Math.ceil(s.N / tileFor(s.N));
-  const x = Math.min(tiles, 65535);
-  return [x, Math.ceil(tiles / x), z];
+/**
+ * The same product without workgroup memory: each thread computes a 4×4 micro-tile straight from
+ * `load_a`/`load_b` (no barriers). Used on software adapters, where a workgroup barrier costs tens
+ * of microseconds (SwiftShader runs each invocation as a coroutine) and caches make global loads
+ * cheap; GPUs take the tiled kernel.
+ */
+function gemmCodeDirect(s: GemmSpec, storeDecl: string, store: string, splits: number, kChunk: number): string {
+  const tilesN = Math.ceil(s.N / 4);
+  const tiles = Math.ceil(s.M / 4) * tilesN;
+  return `// gemm ${s.name} M=${s.M} N=${s.N} K=${s.K} batch=${s.batch} splits=${splits} direct
+${PRELUDE}
+${s.decls}
+${storeDecl}
+${loaderFns('a', s.a)}
+${loaderFns('b', s.b)}
+fn store_c(b: u32, s: u32, m: u32, n: u32, v: f32) {
+${store}
+}
+@compute @workgroup_size(${DIRECT_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let tile = gid.x + gid.y * nwg.x * ${u(DIRECT_WG)};
+  if (tile >= ${u(tiles)}) { return; }
+  let b = gid.z / ${u(splits)};
+  let s = gid.z % ${u(splits)};
+  let m0 = (tile / ${u(tilesN)}) * 4u;
+  let n0 = (tile % ${u(tilesN)}) * 4u;
+  let kBegin = s * ${u(kChunk)};
+  let kEnd = min(${u(s.K)}, kBegin + ${u(kChunk)});
+  // Rows and columns past the edge are clamped to the last one (valid reads, results dropped).
+  let mo0 = a_outer(b, m0);
+  let mo1 = a_outer(b, min(m0 + 1u, ${u(s.M - 1)}));
+  let mo2 = a_outer(b, min(m0 + 2u, ${u(s.M - 1)}));
+  let mo3 = a_outer(b, min(m0 + 3u, ${u(s.M - 1)}));
+  let no0 = b_outer(b, n0);
+  let no1 = b_outer(b, min(n0 + 1u, ${u(s.N - 1)}));
+  let no2 = b_outer(b, min(n0 + 2u, ${u(s.N - 1)}));
+  let no3 = b_outer(b, min(n0 + 3u, ${u(s.N - 1)}));
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var k: u32 = kBegin; k < kEnd; k = k + 1u) {
+    let ka = a_inner(b, k);
+    let kb = b_inner(b, k);
+    let av = vec4f(a_load(b, mo0, ka), a_load(b, mo1, ka), a_load(b, mo2, ka), a_load(b, mo3, ka));
+    let bv = vec4f(b_load(b, no0, kb), b_load(b, no1, kb), b_load(b, no2, kb), b_load(b, no3, kb));
+    acc0 = acc0 + av.x * bv;
+    acc1 = acc1 + av.y * bv;
+    acc2 = acc2 + av.z * bv;
+    acc3 = acc3 + av.w * bv;
+  }
+  store4(b, s, m0, n0, acc0);
+  store4(b, s, m0 + 1u, n0, acc1);
+  store4(b, s, m0 + 2u, n0, acc2);
+  store4(b, s, m0 + 3u, n0, acc3);
+}
+fn store4(b: u32, s: u32, m: u32, n: u32, v: vec4f) {
+  if (m >= ${u(s.M)}) { return; }
+  for (var j: u32 = 0u; j < 4u; j = j + 1u) {
+    if (n + j < ${u(s.N)}) { store_c(b, s, m, n + j, v[j]); }
+  }
+}`;
+}
+
+/** Threads per workgroup of the direct kernel. */
+const DIRECT_WG = 64;
+
+/** Which GEMM kernel a runtime uses (see `gemmCodeDirect`). */
+export type GemmVariant = 'tiled' | 'direct';
+
+function code(rt: Runtime, s: GemmSpec, storeDecl: string, store: string, splits: number, kChunk: number): string {
+  return rt.gemmVariant === 'direct' ? gemmCodeDirect(s, storeDecl, store, splits, kChunk) : gemmCode(s, storeDecl, store, splits, kChunk);
+}
+
+/** Workgroup grid covering every tile (x·y ≥ tiles, each ≤ 65535) of z problems. */
+function grid(rt: Runtime, s: GemmSpec, z: number): [number, number, number] {
+  const groups = rt.gemmVariant === 'direct' ? Math.ceil((Math.ceil(s.M / 4) * Math.ceil(s.N / 4)) / DIRECT_WG) : Math.ceil(s.M / tileFor(s.M)) * Math.ceil(s.N / tileFor(s.N));
+  const x = Math.min(groups, 65535);
+  return [x, Math.ceil(groups / x), z];
 }
 
 /**
@@ -150,7 +264,7 @@ function grid(s: GemmSpec, z: number): [number, number, number] {
 export function gemmStore(rt: Runtime, s: GemmSpec, bindings: readonly (GpuStorage | Binding)[], storeDecl: string, store: string): void {
   if (s.M === 0 || s.N === 0 || s.batch === 0) return;
   const K = Math.max(s.K, 1);
-  rt.run(gemmCode(s, storeDecl, store, 1, K), bindings, grid(s, s.batch));
+  rt.run(code(rt, s, storeDecl, store, 1, K), bindings, grid(rt, s, s.batch));
 }
 
 /** How many slices to split K into: enough workgroups to fill a GPU when the output is small. */
@@ -177,13 +291,13 @@ export function gemmPlain(rt: Runtime, s: GemmSpec, bindings: readonly (GpuStora
       );
       return out;
     }
-    rt.run(gemmCode(s, decl, `  C_OUT[(b * ${u(s.M)} + m) * ${u(s.N)} + n] = v;`, 1, s.K), [...bindings, out], grid(s, s.batch));
+    rt.run(code(rt, s, decl, `  C_OUT[(b * ${u(s.M)} + m) * ${u(s.N)} + n] = v;`, 1, s.K), [...bindings, out], grid(rt, s, s.batch));
     return out;
   }
   const kChunk = Math.ceil(s.K / splits / TK) * TK;
   const used = Math.ceil(s.K / kChunk);
   const partial = rt.alloc('float32', used * size);
-  rt.run(gemmCode(s, decl, `  C_OUT[((s * ${u(s.batch)} + b) * ${u(s.M)} + m) * ${u(s.N)} + n] = v;`, used, kChunk), [...bindings, partial], grid(s, s.batch * used));
+  rt.run(code(rt, s, decl, `  C_OUT[((s * ${u(s.batch)} + b) * ${u(s.M)} + m) * ${u(s.N)} + n] = v;`, used, kChunk), [...bindings, partial], grid(rt, s, s.batch * used));
   try {
     return reduce(rt, 'sum', partial, [used, size], [0]);
   } finally {

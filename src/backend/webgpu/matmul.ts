@@ -7,7 +7,7 @@ import type { Shape } from './contract.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';
-import { gemmPlain, gemmStore } from './gemm.js';
+import { gemmPlain, gemmStore, strided } from './gemm.js';
 import { reduce } from './reduce.js';
 import { storageBinding, u } from './wgsl.js';
 
@@ -38,8 +38,8 @@ export function matmul(rt: Runtime, a: GpuStorage, aShape: Shape, b: GpuStorage,
       K,
       batch,
       decls: `${IN(0, 'A')}\n${IN(1, 'B')}`,
-      loadA: `  return A[${aOff} + m * ${u(aSm)} + k * ${u(aSk)}];`,
-      loadB: `  return B[${bOff} + k * ${u(bSk)} + n * ${u(bSn)}];`,
+      a: strided('A', `${aOff} + i * ${u(aSm)}`, `k * ${u(aSk)}`),
+      b: strided('B', `${bOff} + i * ${u(bSn)}`, `k * ${u(bSk)}`),
       aContiguous: transA ? 'm' : 'k',
       bContiguous: transB ? 'k' : 'n',
     },
@@ -67,8 +67,8 @@ export function linear(rt: Runtime, x: GpuStorage, xShape: Shape, w: GpuStorage,
       K: I,
       batch: 1,
       decls,
-      loadA: `  return X[m * ${u(I)} + k];`,
-      loadB: `  return W[n * ${u(I)} + k];`,
+      a: strided('X', `i * ${u(I)}`, 'k'),
+      b: strided('W', `i * ${u(I)}`, 'k'),
       aContiguous: 'k',
       bContiguous: 'k',
     },
@@ -103,8 +103,8 @@ export function linearBackward(
           K: O,
           batch: 1,
           decls: `${IN(0, 'G')}\n${IN(1, 'W')}`,
-          loadA: `  return G[m * ${u(O)} + k];`,
-          loadB: `  return W[k * ${u(I)} + n];`,
+          a: strided('G', `i * ${u(O)}`, 'k'),
+          b: strided('W', 'i', `k * ${u(I)}`),
           aContiguous: 'k',
           bContiguous: 'n',
         },
@@ -120,8 +120,8 @@ export function linearBackward(
       K: N,
       batch: 1,
       decls: `${IN(0, 'G')}\n${IN(1, 'X')}`,
-      loadA: `  return G[k * ${u(O)} + m];`,
-      loadB: `  return X[k * ${u(I)} + n];`,
+      a: strided('G', 'i', `k * ${u(O)}`),
+      b: strided('X', 'i', `k * ${u(I)}`),
       aContiguous: 'm',
       bContiguous: 'n',
     },

@@ -1,28 +1,28 @@
 /**
  * Batch normalization over all axes but 1 (x [N, C] or [N, C, ...]) in three kernels:
  *
- * 1. partial statistics: one workgroup per (chunk of CHUNK values, channel) computes its chunk's
- *    mean and sum of squared deviations with two passes over the chunk (training forward) or the
- *    sums Σdy and Σdy·x̂ (backward), reduced by a tree in workgroup memory;
+ * 1. partial statistics: one thread per (chunk of CHUNK consecutive values, channel) computes its
+ *    chunk's mean and sum of squared deviations from shifted sums (Σ(x − K), Σ(x − K)² with K the
+ *    chunk's first value, which keeps the cancellation small), or, in the backward pass, the sums
+ *    Σdy and Σdy·x̂;
  * 2. per channel, the chunks are combined in order (Chan et al.'s parallel variance formula for
  *    the statistics, plain sums for the gradients);
  * 3. one thread per element applies y = (x − mean)·γ/√(var + ε) + β, or
  *    dx = γ/√(var + ε)/m · (m·dy − Σdy − x̂·Σdy·x̂).
  *
- * Chunking keeps every channel's m = N·H·W values spread over many workgroups (a GPU needs
- * thousands of threads; bnlenet's first layer has 6 channels of 100352 values at batch 128) and
- * the two-pass, pairwise sums keep float32 statistics accurate.
+ * Chunking spreads each channel's m = N·H·W values over many threads (bnlenet's first layer has 6
+ * channels of 100352 values at batch 128). The chunk kernels use no workgroup memory and no
+ * barriers: on software adapters (SwiftShader) a barrier costs tens of microseconds, and on GPUs
+ * these memory-bound sums gain little from a tree.
  */
 import type { BatchNormGrads, BatchNormTrainResult, Shape } from './contract.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';
-import { flatGroups, flatMain, numel, storageBinding, treeReduce, u, uniforms } from './wgsl.js';
+import { flatGroups, flatMain, numel, storageBinding, u, uniforms } from './wgsl.js';
 
-/** Values per chunk of a channel. */
-const CHUNK = 4096;
-/** Threads per workgroup of the chunk kernels. */
-const BWG = 256;
+/** Values per chunk of a channel (one thread each). */
+const CHUNK = 256;
 
 function bnDims(shape: Shape): { N: number; C: number; S: number; m: number; chunks: number } {
   let S = 1;
@@ -32,21 +32,26 @@ function bnDims(shape: Shape): { N: number; C: number; S: number; m: number; chu
   return { N, C: shape[1]!, S, m, chunks: Math.max(1, Math.ceil(m / CHUNK)) };
 }
 
-/** WGSL: `fn off(c, j) -> u32`, the flat offset of value j (= n·S + s) of channel c. */
-function offFn(C: number, S: number): string {
-  return `fn off(c: u32, j: u32) -> u32 { return ((j / ${u(S)}) * ${u(C)} + c) * ${u(S)} + j % ${u(S)}; }`;
-}
-
-/** Kernel head of the chunk kernels: chunk = wid.x, channel = wid.y, values [j0, j1). */
-function chunkMain(m: number, body: string): string {
-  return `@compute @workgroup_size(${BWG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
-  let chunk = wid.x;
-  let c = wid.y;
+/**
+ * The body of a chunk kernel: thread idx handles channel c = idx / chunks, values j in [j0, j1) of
+ * that channel (j = n·S + s), visiting them in order with the flat offset `o` maintained without
+ * divisions; `each` is run with `o` in scope.
+ */
+function chunkLoop(C: number, S: number, m: number, chunks: number, before: string, each: string, after: string): string {
+  return `  let c = idx / ${u(chunks)};
+  let chunk = idx % ${u(chunks)};
   let j0 = chunk * ${u(CHUNK)};
   let j1 = min(${u(m)}, j0 + ${u(CHUNK)});
-${body}
-}`;
+  var s = j0 % ${u(S)};
+  var o = ((j0 / ${u(S)}) * ${u(C)} + c) * ${u(S)} + s;
+${before}
+  for (var j: u32 = j0; j < j1; j = j + 1u) {
+${each}
+    s = s + 1u;
+    o = o + 1u;
+    if (s == ${u(S)}) { s = 0u; o = o + ${u((C - 1) * S)}; }
+  }
+${after}`;
 }
 
 /** y = (x − mean[c])·γ[c]/√(var[c] + ε) + β[c]. */
@@ -81,22 +86,21 @@ export function batchNormTrain(rt: Runtime, x: GpuStorage, shape: Shape, gamma: 
   const stats = `// batchNorm statistics (per chunk)
 ${storageBinding(0, 'X', 'f32', false)}
 ${storageBinding(1, 'PART', 'f32', true)}
-${offFn(C, S)}
-${treeReduce('sum', BWG, 'a + b')}
-${chunkMain(
-  m,
-  `  var s: f32 = 0.0;
-  for (var j: u32 = j0 + t; j < j1; j = j + ${u(BWG)}) { s = s + X[off(c, j)]; }
-  let cm = tree_sum(t, s) / f32(max(j1 - j0, 1u));
-  var q: f32 = 0.0;
-  for (var j: u32 = j0 + t; j < j1; j = j + ${u(BWG)}) { let d = X[off(c, j)] - cm; q = q + d * d; }
-  let m2 = tree_sum(t, q);
-  if (t == 0u) {
-    PART[(c * ${u(chunks)} + chunk) * 2u] = cm;
-    PART[(c * ${u(chunks)} + chunk) * 2u + 1u] = m2;
-  }`,
+${flatMain(
+  C * chunks,
+  chunkLoop(
+    C,
+    S,
+    m,
+    chunks,
+    `  let K = X[o];\n  var s1: f32 = 0.0;\n  var s2: f32 = 0.0;`,
+    `    let d = X[o] - K;\n    s1 = s1 + d;\n    s2 = s2 + d * d;`,
+    `  let n = f32(j1 - j0);
+  PART[idx * 2u] = K + s1 / n;
+  PART[idx * 2u + 1u] = max(s2 - s1 * s1 / n, 0.0);`,
+  ),
 )}`;
-  rt.run(stats, [x, partial], [chunks, C, 1]);
+  rt.run(stats, [x, partial], flatGroups(C * chunks));
   const mean = rt.alloc('float32', C);
   const variance = rt.alloc('float32', C);
   // Chan et al.: merging (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b):
@@ -157,28 +161,19 @@ ${storageBinding(2, 'MEAN', 'f32', false)}
 ${storageBinding(3, 'VAR', 'f32', false)}
 ${storageBinding(4, 'PART', 'f32', true)}
 ${U.decl}
-${offFn(C, S)}
-${treeReduce('sum', BWG, 'a + b')}
-${chunkMain(
-  m,
-  `  let mu = MEAN[c];
-  let invstd = 1.0 / sqrt(VAR[c] + p.eps);
-  var s: f32 = 0.0;
-  var q: f32 = 0.0;
-  for (var j: u32 = j0 + t; j < j1; j = j + ${u(BWG)}) {
-    let o = off(c, j);
-    let d = G[o];
-    s = s + d;
-    q = q + d * (X[o] - mu) * invstd;
-  }
-  let ts = tree_sum(t, s);
-  let tq = tree_sum(t, q);
-  if (t == 0u) {
-    PART[(c * ${u(chunks)} + chunk) * 2u] = ts;
-    PART[(c * ${u(chunks)} + chunk) * 2u + 1u] = tq;
-  }`,
+${flatMain(
+  C * chunks,
+  chunkLoop(
+    C,
+    S,
+    m,
+    chunks,
+    `  let mu = MEAN[c];\n  let invstd = 1.0 / sqrt(VAR[c] + p.eps);\n  var s1: f32 = 0.0;\n  var s2: f32 = 0.0;`,
+    `    let d = G[o];\n    s1 = s1 + d;\n    s2 = s2 + d * (X[o] - mu) * invstd;`,
+    `  PART[idx * 2u] = s1;\n  PART[idx * 2u + 1u] = s2;`,
+  ),
 )}`;
-  rt.run(sums, [dy, x, mean, variance, partial], [chunks, C, 1], U.data);
+  rt.run(sums, [dy, x, mean, variance, partial], flatGroups(C * chunks), U.data);
   const dbeta = rt.alloc('float32', C);
   const dgamma = rt.alloc('float32', C);
   const combine = `// batchNormBackward sums (combine chunks)

@@ -16,6 +16,7 @@ import { CommandBatch, type Binding } from './commands.js';
 import { PipelineCache } from './pipelines.js';
 import { GpuStorage, bytesPer } from './storage.js';
 import type { DeviceInfo } from './device.js';
+import type { GemmVariant } from './gemm.js';
 
 /** Kernels that check indices on the GPU, and their slot in the flag buffer. */
 export const INDEX_CHECKS = ['indexSelect', 'indexAdd', 'gatherRows', 'scatterRows'] as const;
@@ -32,6 +33,8 @@ export class Runtime {
   readonly batch: CommandBatch;
   private readonly readback: BufferPool;
   private readonly flags: GPUBuffer;
+  /** Which GEMM kernel to use (gemm.ts): tiled on GPUs, direct on software adapters. */
+  gemmVariant: GemmVariant;
   private deviceError: string | null = null;
   private lostReason: string | null = null;
 
@@ -41,6 +44,7 @@ export class Runtime {
     /** Objects the device depends on (see `CreatedDevice.keepAlive`). */
     readonly keepAlive: readonly unknown[] = [],
   ) {
+    this.gemmVariant = info.software ? 'direct' : 'tiled';
     this.batch = new CommandBatch(device);
     this.pool = new BufferPool(device, () => this.batch.id);
     this.readback = new BufferPool(device, () => this.batch.id, Usage.MAP_READ | Usage.COPY_DST);
