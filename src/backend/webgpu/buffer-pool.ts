@@ -8,8 +8,9 @@
  * JavaScript while commands that read it are still queued (or still being encoded) may be handed to
  * the next kernel at once: that kernel's writes are ordered after the earlier reads. The one
  * exception is `queue.writeBuffer` (host uploads), which takes effect when it is called, BEFORE the
- * commands of the batch still being encoded run. So each free buffer remembers the batch in which it
- * was freed, and uploads only take buffers freed before the current batch started (`acquire(.., true)`).
+ * commands of the batch still being encoded run. So each free buffer remembers whether it was freed
+ * while commands were being encoded, and in which batch; uploads only take buffers that no command
+ * of the batch being encoded can use (`acquire(.., true)`).
  */
 /// <reference types="@webgpu/types" />
 
@@ -39,8 +40,19 @@ export function bucketBytes(bytes: number): number {
 
 interface FreeBuffer {
   buffer: GPUBuffer;
-  /** The batch (CommandBatch id) that was being encoded when the buffer was freed. */
+  /**
+   * The batch (CommandBatch id) whose commands may still use the buffer: the batch being encoded
+   * when it was freed, or the one before when nothing was being encoded (all submitted).
+   */
   freedIn: number;
+}
+
+/** What the pool needs to know of the command batch. */
+export interface BatchState {
+  /** Id of the batch being encoded. */
+  readonly id: number;
+  /** True when commands have been encoded since the last submit. */
+  readonly pending: boolean;
 }
 
 /** Size-bucketed pool of storage buffers of one device. */
@@ -53,8 +65,8 @@ export class BufferPool {
 
   constructor(
     private readonly device: GPUDevice,
-    /** The id of the command batch currently being encoded. */
-    private readonly currentBatch: () => number,
+    /** The command batch of the device. */
+    private readonly batch: BatchState,
     private readonly usage: number = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST,
   ) {}
 
@@ -66,7 +78,7 @@ export class BufferPool {
     const size = bucketBytes(bytes);
     const list = this.free.get(size);
     if (list !== undefined && list.length > 0) {
-      const now = this.currentBatch();
+      const now = this.batch.id;
       for (let i = list.length - 1; i >= 0; i--) {
         const f = list[i]!;
         if (!forUpload || f.freedIn < now) {
@@ -90,7 +102,7 @@ export class BufferPool {
     this.cachedBytes += size;
     let list = this.free.get(size);
     if (list === undefined) this.free.set(size, (list = []));
-    list.push({ buffer, freedIn: this.currentBatch() });
+    list.push({ buffer, freedIn: this.batch.pending ? this.batch.id : this.batch.id - 1 });
   }
 
   /** Bytes of buffers currently handed out. */

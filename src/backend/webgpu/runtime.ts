@@ -46,8 +46,8 @@ export class Runtime {
   ) {
     this.gemmVariant = info.software ? 'direct' : 'tiled';
     this.batch = new CommandBatch(device);
-    this.pool = new BufferPool(device, () => this.batch.id);
-    this.readback = new BufferPool(device, () => this.batch.id, Usage.MAP_READ | Usage.COPY_DST);
+    this.pool = new BufferPool(device, this.batch);
+    this.readback = new BufferPool(device, this.batch, Usage.MAP_READ | Usage.COPY_DST);
     this.pipelines = new PipelineCache(device, (msg) => this.fail(msg));
     this.flags = device.createBuffer({ size: FLAG_BYTES, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST });
     device.addEventListener('uncapturederror', (ev) => this.fail((ev as GPUUncapturedErrorEvent).error.message));
