@@ -4,7 +4,7 @@
  *
  *   node dist/bench/train.js [--models alexnet,vgg11-slim,nin,bnlenet,densenet] [--steps 3]
  *                            [--batch-size 128] [--min-seconds 3] [--no-torch] [--profile]
- *                            [--threads 2] [--repeats 1] [--backend native|reference]
+ *                            [--threads 2] [--repeats 1] [--backend native|reference|webgpu]
  *
  * Each step is what the Trainer does per batch (`trainStep`: forward, cross-entropy, zeroGrad,
  * backward, SGD step, all inside `tidy`) on a fixed random batch [B, 1, H, W] with random labels
@@ -17,16 +17,22 @@
  * `--profile` wraps every kernel of the backend in a timing proxy (here in the bench, not in src)
  * and prints, per model, where a step's time goes: kernel by kernel, plus the time outside kernels
  * (JavaScript: autograd, op validation, memory scopes).
+ *
+ * `--backend webgpu` runs on WebGPU (Dawn's Node binding; `--profile` is not available there: the
+ * kernels only encode GPU work, their time is spent later on the device). Steps are timed until
+ * the device has finished them (the last loss is read back). On machines without a GPU the adapter
+ * is SwiftShader, a software rasterizer: its figures say nothing about GPUs.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as cn from '../src/index.js';
+import { webgpuKernels } from '../src/backend/webgpu/index.js';
 import type { Kernels } from '../src/index.js';
 import { modelEntry, modelNames } from '../src/models/index.js';
 import { trainStep } from '../src/train/index.js';
-import { benchTraining } from '../src/train/bench.js';
+import { benchTraining, benchTrainingAsync, type BenchTrainingResult } from '../src/train/bench.js';
 
 const SEED_MODELS = ['alexnet', 'vgg11-slim', 'nin', 'bnlenet', 'densenet'];
 
@@ -45,7 +51,7 @@ interface Args {
 function usage(msg: string): never {
   console.error(
     `bench/train: ${msg}\nusage: node dist/bench/train.js [--models ${SEED_MODELS.join(',')}] [--steps N] [--batch-size N] ` +
-      '[--min-seconds S] [--no-torch] [--profile] [--threads N] [--repeats N] [--backend native|reference]',
+      '[--min-seconds S] [--no-torch] [--profile] [--threads N] [--repeats N] [--backend native|reference|webgpu]',
   );
   process.exit(2);
 }
@@ -74,13 +80,14 @@ function parseArgs(argv: string[]): Args {
       case '--profile': a.profile = true; break;
       case '--backend': {
         const b = argv[++i];
-        if (b !== 'native' && b !== 'reference') usage('--backend must be native or reference');
+        if (b !== 'native' && b !== 'reference' && b !== 'webgpu') usage('--backend must be native, reference or webgpu');
         a.backend = b;
         break;
       }
       default: usage(`unknown argument '${f}'`);
     }
   }
+  if (a.profile && a.backend === 'webgpu') usage('--profile times kernels on the host; on webgpu they only encode GPU work (use the GPU vendor\'s profiler)');
   return a;
 }
 
@@ -144,8 +151,12 @@ interface Result {
   profile?: { stepMs: number; kernels: [string, KernelStat][] };
 }
 
-function benchOurs(name: string, args: Args, profiler: KernelProfiler | null): Result {
+async function benchOurs(name: string, args: Args, profiler: KernelProfiler | null): Promise<Result> {
   let profile: Result['profile'];
+  if (args.backend === 'webgpu') {
+    const r: BenchTrainingResult = await benchTrainingAsync({ model: name, batchSize: args.batchSize, steps: args.steps, minSeconds: args.minSeconds, warmup: 1, seed: 0 });
+    return { model: name, size: r.inputShape[2]!, steps: r.steps, seconds: r.seconds, imagesPerSec: r.imagesPerSec };
+  }
   const r = benchTraining({
     model: name,
     batchSize: args.batchSize,
@@ -207,13 +218,22 @@ function benchTorch(py: string, script: string, name: string, args: Args): Torch
 
 // ---- main -----------------------------------------------------------------------------------
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.backend === 'native' && !cn.nativeAvailable()) {
     console.error('bench/train: the native backend is unavailable (npm run build:native); use --backend reference');
     process.exit(1);
   }
-  cn.setBackend(args.backend);
+  try {
+    await cn.useBackend(args.backend);
+  } catch (e) {
+    console.error(`bench/train: --backend ${args.backend}: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  const gpu = webgpuKernels();
+  if (args.backend === 'webgpu' && gpu !== null) {
+    console.log(`WebGPU adapter: ${gpu.info.adapter}${gpu.info.software ? ' (a SOFTWARE rasterizer: these figures say nothing about a GPU)' : ''}`);
+  }
   const profiler = args.profile ? new KernelProfiler() : null;
   profiler?.install(cn.getBackend());
 
@@ -231,7 +251,7 @@ function main(): void {
     let r = null as Result | null;
     let t = null as TorchResult | string | null;
     for (let rep = 0; rep < args.repeats; rep++) {
-      const ri = benchOurs(name, args, rep === args.repeats - 1 ? profiler : null);
+      const ri = await benchOurs(name, args, rep === args.repeats - 1 ? profiler : null);
       const prev: Result | null = r;
       if (prev === null || ri.imagesPerSec > prev.imagesPerSec) r = { ...ri, profile: ri.profile ?? prev?.profile };
       else if (ri.profile) prev.profile = ri.profile;
@@ -271,4 +291,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

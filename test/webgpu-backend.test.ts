@@ -206,3 +206,39 @@ gpuTest('dispatches beyond 65535 workgroups (a 2-D grid): 17M-element unary and 
   assert.equal((await k.read(r, [1]))[0], 1);
   for (const t of [s, y, r]) k.dispose(t);
 });
+
+/** Runs a compiled script of the package with the webgpu-capable environment. */
+function runScript(args: string[]): { out: string; err: string; status: number | null } {
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD, CONVNET_BACKEND: undefined },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  return { out: r.stdout, err: r.stderr, status: r.status };
+}
+
+gpuTest('convnet bench --backend webgpu / --device gpu print one JSON line with the adapter; train says why it cannot run yet', async () => {
+  const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+  for (const flags of [['--backend', 'webgpu'], ['--device', 'gpu']]) {
+    const r = runScript([cli, 'bench', 'bnlenet', ...flags, '--batch-size', '4', '--steps', '1', '--warmup', '0']);
+    assert.equal(r.status, 0, r.err);
+    const j = JSON.parse(r.out.trim()) as Record<string, unknown>;
+    assert.equal(j.backend, 'webgpu');
+    assert.equal(j.batch_size, 4);
+    assert.ok(typeof j.adapter === 'string' && j.adapter.length > 0, r.out);
+    assert.ok((j.images_per_s as number) > 0);
+  }
+  const t = runScript([cli, 'train', 'bnlenet', '--device', 'gpu']);
+  assert.equal(t.status, 1);
+  assert.match(t.err.trim(), /^convnet: convnet train on webgpu: .*read tensors synchronously.*convnet models\/summary\/bench --backend webgpu\)$/);
+  const bad = runScript([cli, 'bench', 'bnlenet', '--device', 'tpu']);
+  assert.match(bad.err, /--device must be gpu or cpu, got 'tpu'/);
+});
+
+gpuTest('bench/train.js --backend webgpu runs and names the adapter', async () => {
+  const r = runScript([join(root, 'dist', 'bench', 'train.js'), '--backend', 'webgpu', '--models', 'bnlenet', '--batch-size', '4', '--steps', '1', '--min-seconds', '0', '--no-torch']);
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.out, /^WebGPU adapter: .+/m);
+  assert.match(r.out, /\| bnlenet \| 28x28 \| [0-9.]+ \| n\/a \| n\/a \|/);
+});

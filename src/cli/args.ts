@@ -31,7 +31,7 @@ export type FlagKind = 'boolean' | 'string';
 export type FlagSpec = Readonly<Record<string, FlagKind>>;
 
 /** Flags every command accepts. */
-export const GLOBAL_FLAGS: FlagSpec = { backend: 'string', verbose: 'boolean', help: 'boolean' };
+export const GLOBAL_FLAGS: FlagSpec = { backend: 'string', device: 'string', verbose: 'boolean', help: 'boolean' };
 
 /** The result of `parseFlags`: flag values by name (switches are `true`), and the positionals. */
 export interface ParsedArgs {

@@ -1,6 +1,7 @@
 /** `convnet bench <model>`: training throughput (images/s) on a random batch, as one JSON line. */
 import { getBackend } from '../backend/index.js';
-import { benchTraining } from '../train/bench.js';
+import { webgpuKernels } from '../backend/webgpu/index.js';
+import { benchTraining, benchTrainingAsync } from '../train/bench.js';
 import { choiceFlag, expectPositionals, intFlag } from './args.js';
 import { GLOBAL_HELP, type Command } from './command.js';
 import { lookupModel } from './zoo.js';
@@ -14,7 +15,8 @@ export const benchCommand: Command = {
 
 Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random
 batch at the model's input size, after untimed warm-up steps, and prints one JSON line:
-{"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s"}.
+{"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s"}
+(with --backend webgpu also "adapter": the GPU, or a software rasterizer such as SwiftShader).
 
 Options:
   --batch-size N   images per step (default 128)
@@ -27,12 +29,14 @@ ${GLOBAL_HELP}`,
     const name = args.positionals[0]!;
     lookupModel(name);
     const precision = choiceFlag(args, 'precision', ['fp32'] as const) ?? 'fp32';
-    const r = benchTraining({
+    const opts = {
       model: name,
       batchSize: intFlag(args, 'batch-size', 1) ?? 128,
       steps: intFlag(args, 'steps', 1) ?? 10,
       warmup: intFlag(args, 'warmup', 0) ?? 1,
-    });
+    };
+    // A GPU backend runs asynchronously: its steps are timed until the device has finished them.
+    const r = getBackend().name === 'webgpu' ? await benchTrainingAsync(opts) : benchTraining(opts);
     console.log(
       JSON.stringify({
         model: r.model,
@@ -43,6 +47,7 @@ ${GLOBAL_HELP}`,
         steps: r.steps,
         seconds: r.seconds,
         images_per_s: r.imagesPerSec,
+        ...(getBackend().name === 'webgpu' ? { adapter: webgpuKernels()?.info.adapter } : {}),
       }),
     );
     return 0;

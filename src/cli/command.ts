@@ -9,7 +9,7 @@ export interface Command {
   summary: string;
   /** The full `--help` text (usage line, arguments, flags). */
   help: string;
-  /** Flags the command accepts (besides the global `--backend`, `--verbose`, `--help`). */
+  /** Flags the command accepts (besides the global `--backend`, `--device`, `--verbose`, `--help`). */
   flags: FlagSpec;
   /** Runs the command; resolves to the exit code. */
   run(args: ParsedArgs): Promise<number>;
@@ -17,6 +17,7 @@ export interface Command {
 
 /** The flags every command takes, for the help texts. */
 export const GLOBAL_HELP = `Global options:
-  --backend native|reference   kernels to run on (default: native when the addon is built)
+  --backend native|reference|webgpu   kernels to run on (default: native when the addon is built)
+  --device cpu|gpu             cpu: native (or reference); gpu: webgpu (WebGPU through Dawn)
   --verbose                    print stack traces of errors
   -h, --help                   this help`;

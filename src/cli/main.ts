@@ -5,7 +5,7 @@
  * as one line on stderr with a non-zero exit code, with the stack trace only under `--verbose`.
  */
 // The package entry: besides the backend switch it installs the Tensor methods (backward, ops).
-import { nativeAvailable, setBackend } from '../index.js';
+import { getBackend, nativeAvailable, useBackend } from '../index.js';
 import { CliError, UsageError, parseFlags, stringFlag } from './args.js';
 import { GLOBAL_HELP, type Command } from './command.js';
 import { modelsCommand } from './models.js';
@@ -15,6 +15,9 @@ import { evalCommand } from './eval.js';
 import { predictCommand } from './predict.js';
 import { benchCommand } from './bench.js';
 import { exportCommand } from './export.js';
+
+/** Commands that run on the webgpu backend today (the others read tensors synchronously). */
+const WEBGPU_COMMANDS = ['models', 'summary', 'bench'];
 
 /** Every command, in `--help` order. */
 export const commands: readonly Command[] = [
@@ -38,14 +41,27 @@ Run 'convnet <command> --help' for a command's options.
 ${GLOBAL_HELP}`;
 }
 
-/** Selects the backend of `--backend` (default: native when the addon loaded, else reference). */
-function selectBackend(value: string | undefined): void {
-  if (value === undefined) return; // the library's default: native when available, CONVNET_BACKEND honoured
-  if (value !== 'native' && value !== 'reference') throw new UsageError(`--backend must be native or reference, got '${value}'`);
-  if (value === 'native' && !nativeAvailable()) {
+/**
+ * Selects the backend of `--backend` or `--device` (gpu = webgpu, cpu = native when the addon
+ * loaded, else reference); without either, CONVNET_BACKEND or the library's default. Creating the
+ * webgpu backend is asynchronous; without an adapter the error is one line saying why.
+ */
+async function selectBackend(value: string | undefined, device: string | undefined): Promise<void> {
+  if (value !== undefined && device !== undefined) throw new UsageError('give --backend or --device, not both');
+  if (device !== undefined && device !== 'gpu' && device !== 'cpu') throw new UsageError(`--device must be gpu or cpu, got '${device}'`);
+  const name = device === 'gpu' ? 'webgpu' : device === 'cpu' ? (nativeAvailable() ? 'native' : 'reference') : value;
+  if (name !== undefined && name !== 'native' && name !== 'reference' && name !== 'webgpu') {
+    throw new UsageError(`--backend must be native, reference or webgpu, got '${name}'`);
+  }
+  if (name === 'native' && !nativeAvailable()) {
     throw new CliError('--backend native: the native addon is not built (run npm run build:native, or use --backend reference)');
   }
-  setBackend(value);
+  try {
+    // Without a flag: CONVNET_BACKEND (webgpu included) or the default.
+    if (name !== undefined || process.env.CONVNET_BACKEND !== undefined) await useBackend(name);
+  } catch (e) {
+    throw new CliError(`${device !== undefined ? `--device ${device}` : name !== undefined ? `--backend ${name}` : 'CONVNET_BACKEND'}: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -67,7 +83,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(command.help);
     return 0;
   }
-  selectBackend(stringFlag(args, 'backend'));
+  await selectBackend(stringFlag(args, 'backend'), stringFlag(args, 'device'));
+  if (getBackend().name === 'webgpu' && !WEBGPU_COMMANDS.includes(command.name)) {
+    throw new CliError(
+      `convnet ${command.name} on webgpu: the trainer, checkpoints and figures read tensors synchronously, which a GPU cannot do; ` +
+        `this comes with the engine's asynchronous read-back (until then: convnet ${WEBGPU_COMMANDS.join('/')} --backend webgpu)`,
+    );
+  }
   return command.run(args);
 }
 
