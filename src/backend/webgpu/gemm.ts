@@ -1,6 +1,7 @@
 /**
- * The tiled matrix-multiply core shared by matmul, linear and the three convolution kernels
- * (implicit GEMM): C[b](m, n) = Σ_k A[b](m, k) · B[b](k, n).
+ * The matrix-multiply core shared by matmul, linear and the three convolution kernels (implicit
+ * GEMM): C[b](m, n) = Σ_k A[b](m, k) · B[b](k, n), in two implementations: a workgroup-memory
+ * tiled kernel (GPUs) and a barrier-free one (software adapters), chosen by `Runtime.gemmVariant`.
  *
  * The caller describes how to read A and B (a `Loader` each: what depends on the row or column
  * only, what depends on k only, and the read combining both; only called in range) and either a
@@ -9,12 +10,12 @@
  * position), with zero padding, on the fly; splitting the index arithmetic lets a kernel compute
  * the per-column part (image, output position) once instead of once per k.
  *
- * Each workgroup computes a TM×TN tile of C: the K loop walks TK-deep slices, every thread loads a
- * few elements of the A and B slices into workgroup memory, then accumulates a 4×4 micro-tile
- * (rows 4·ty + i, columns 4·tx + j) as four vec4 multiply-adds per k from two vec4 reads of
- * workgroup memory. Vector arithmetic keeps the kernel small: software Vulkan (SwiftShader)
- * compiles it several times faster than the same tile written with scalar loops. Tiles shrink to 32 or 16 for small M or N so
- * small layers do not waste threads. When the output has few tiles but K is long (weight
+ * Tiled: each workgroup computes a TM×TN tile of C; the K loop walks TK-deep slices, every thread
+ * loads a few elements of the A and B slices into workgroup memory, then accumulates a 4×4
+ * micro-tile (rows 4·ty + i, columns 4·tx + j) as four vec4 multiply-adds per k from two vec4
+ * reads of workgroup memory (vector arithmetic also keeps the kernel small: SwiftShader compiles
+ * it about twice as fast as the same tile in scalar loops). Tiles shrink to 32 or 16 for small M
+ * or N so small layers do not waste threads. When the output has few tiles but K is long (weight
  * gradients: K = batch × positions) the K range is split over workgroups ("split-K") and the
  * partial products are summed by a second kernel.
  */
