@@ -151,12 +151,12 @@ describe('memory kernels (native vs reference)', () => {
       const n = numel(shape);
       collect(errors, () => {
         const x = randn(gen, n);
-        const h = runKernel(nk, [f(x, shape)], (_k, [s]) => nk.reshape(s!, shape, shape, 'float32'), [{ shape }])[0]!;
+        const h = runKernel(nk, [f(x, shape)], (_k, [s]) => nk.reshape(s!, shape, shape), [{ shape }])[0]!;
         assertClose(h, x, EXACT, `fromHost/toHost float32 ${sh(shape)}`, shape);
       });
       collect(errors, () => {
         const x = randInt32(gen, n, -1e9, 1e9);
-        const h = runKernel(nk, [i32in(x, shape)], (_k, [s]) => nk.reshape(s!, shape, shape, 'int32'), [{ shape, dtype: 'int32' }])[0]!;
+        const h = runKernel(nk, [i32in(x, shape)], (_k, [s]) => nk.reshape(s!, shape, shape), [{ shape, dtype: 'int32' }])[0]!;
         assertClose(h, x, EXACT, `fromHost/toHost int32 ${sh(shape)}`, shape);
       });
     }
@@ -166,7 +166,7 @@ describe('memory kernels (native vs reference)', () => {
   nativeTest('fromHost/toHost of zero-size shapes [0] and [2,0,3]', (nk) => {
     for (const shape of [[0], [2, 0, 3]] as Shape[]) {
       const s = nk.fromHost(new Float32Array(0), shape, 'float32');
-      const h = nk.toHost(s, shape, 'float32');
+      const h = nk.toHost!(s, shape);
       nk.dispose(s);
       assert.equal(h.length, 0, `toHost of ${sh(shape)}`);
     }
@@ -212,14 +212,14 @@ describe('memory kernels (native vs reference)', () => {
       const view = buf.subarray(2, 8); // byteOffset 8
       const s = k.fromHost(view, [2, 3], 'float32');
       buf.fill(-1);
-      const h = k.toHost(s, [2, 3], 'float32');
+      const h = k.toHost!(s, [2, 3]);
       same(h, [1, 2, 3, 4, 5, 6], `${which}: fromHost of a subarray, then the source array is overwritten`);
       h.fill(0);
-      same(k.toHost(s, [2, 3], 'float32'), [1, 2, 3, 4, 5, 6], `${which}: toHost result mutated, storage must be unchanged`);
+      same(k.toHost!(s, [2, 3]), [1, 2, 3, 4, 5, 6], `${which}: toHost result mutated, storage must be unchanged`);
       k.dispose(s);
       const ib = new Int32Array([7, -1, -2, 7]);
       const si = k.fromHost(ib.subarray(1, 3), [2], 'int32');
-      same(k.toHost(si, [2], 'int32'), [-1, -2], `${which}: int32 fromHost of a subarray`);
+      same(k.toHost!(si, [2]), [-1, -2], `${which}: int32 fromHost of a subarray`);
       k.dispose(si);
     });
   }
@@ -237,10 +237,10 @@ describe('memory kernels (native vs reference)', () => {
       const s = nk.fromHost(x, shape, 'float32');
       const b = blockedCopy(nk, s, shape, shape[1]! >= 6);
       const lay = layoutOf(b);
-      assertClose(nk.toHost(b, shape, 'float32'), x, EXACT, `toHost of blocked ${sh(shape)} (${lay})`, shape);
+      assertClose(nk.toHost!(b, shape), x, EXACT, `toHost of blocked ${sh(shape)} (${lay})`, shape);
       nk.dispose(s);
       // Still readable after its source is gone.
-      assertClose(nk.toHost(b, shape, 'float32'), x, EXACT, `toHost of blocked ${sh(shape)} after disposing the plain source`, shape);
+      assertClose(nk.toHost!(b, shape), x, EXACT, `toHost of blocked ${sh(shape)} after disposing the plain source`, shape);
       nk.dispose(b);
       assert.equal(nk.memoryInUse(), m0, `memoryInUse after disposing ${sh(shape)} storages`);
     }
@@ -502,26 +502,26 @@ describe('elementwise kernels (native vs reference)', () => {
     x.set(special);
     for (let j = special.length; j < 40; j++) x[j] = gen.normal() * 100;
     collect(errors, () =>
-      compareBackends('cast float32 -> int32', [f(x, [5, 8])], [{ shape: [5, 8], dtype: 'int32', tol: EXACT }], (k, [s]) => k.cast(s!, [5, 8], 'float32', 'int32')),
+      compareBackends('cast float32 -> int32', [f(x, [5, 8])], [{ shape: [5, 8], dtype: 'int32', tol: EXACT }], (k, [s]) => k.cast(s!, [5, 8], 'int32')),
     );
     const xi = randInt32(gen, 40, -1000, 1000);
     xi[0] = 16777217; // not representable in float32: rounds to nearest
     xi[1] = -2147483648;
     xi[2] = 2147483647;
     collect(errors, () =>
-      compareBackends('cast int32 -> float32', [i32in(xi, [5, 8])], [{ shape: [5, 8], dtype: 'float32', tol: EXACT }], (k, [s]) => k.cast(s!, [5, 8], 'int32', 'float32')),
+      compareBackends('cast int32 -> float32', [i32in(xi, [5, 8])], [{ shape: [5, 8], dtype: 'float32', tol: EXACT }], (k, [s]) => k.cast(s!, [5, 8], 'float32')),
     );
     collect(errors, () =>
-      compareBackends('cast float32 -> float32', [f(x, [40])], [{ shape: [40], tol: EXACT }], (k, [s]) => k.cast(s!, [40], 'float32', 'float32')),
+      compareBackends('cast float32 -> float32', [f(x, [40])], [{ shape: [40], tol: EXACT }], (k, [s]) => k.cast(s!, [40], 'float32')),
     );
     collect(errors, () =>
-      compareBackends('cast int32 -> int32', [i32in(xi, [40])], [{ shape: [40], dtype: 'int32', tol: EXACT }], (k, [s]) => k.cast(s!, [40], 'int32', 'int32')),
+      compareBackends('cast int32 -> int32', [i32in(xi, [40])], [{ shape: [40], dtype: 'int32', tol: EXACT }], (k, [s]) => k.cast(s!, [40], 'int32')),
     );
     const bshape = [2, 6, 5, 5];
     const xb = randn(gen, numel(bshape), 10);
     collect(errors, () =>
       compareBackends('cast float32 -> int32 of a blocked 2x6x5x5', [f(xb, bshape, true)], [{ shape: bshape, dtype: 'int32', tol: EXACT }], (k, [s]) =>
-        k.cast(s!, bshape, 'float32', 'int32'),
+        k.cast(s!, bshape, 'int32'),
       ),
     );
     finish(errors);
@@ -591,7 +591,7 @@ describe('large odd sizes and aliased arguments (native vs reference)', () => {
     }
     collect(errors, () => compareBackends('argmax [317,331] axis 1', [f(a, [317, 331])], [{ shape: [317, 1], dtype: 'int32', tol: EXACT }], (k, [s]) => k.argmax(s!, [317, 331], 1)));
     collect(errors, () => compareBackends('softmax [7,10007] axis 1', [f(randn(gen, 7 * 10007, 3), [7, 10007])], [{ shape: [7, 10007], tol: { atol: 1e-7, rtol: 1e-4 } }], (k, [s]) => k.softmax(s!, [7, 10007], 1, false)));
-    collect(errors, () => compareBackends('transpose [317,331]', [f(a, [317, 331])], [{ shape: [331, 317], tol: EXACT }], (k, [s]) => k.permute(s!, [317, 331], [1, 0], 'float32')));
+    collect(errors, () => compareBackends('transpose [317,331]', [f(a, [317, 331])], [{ shape: [331, 317], tol: EXACT }], (k, [s]) => k.permute(s!, [317, 331], [1, 0])));
     finish(errors);
   });
 
@@ -658,7 +658,7 @@ describe('large odd sizes and aliased arguments (native vs reference)', () => {
       collect(errors, () => compareBackends(`binary mul x*x${tag}`, [f(x, shape, blocked)], [{ shape }], (k, [s]) => k.binary('mul', s!, shape, s!, shape, shape)));
       collect(errors, () => compareBackends(`binary sub x-x${tag}`, [f(x, shape, blocked)], [{ shape, tol: EXACT }], (k, [s]) => k.binary('sub', s!, shape, s!, shape, shape)));
       collect(errors, () => compareBackends(`axpy x + 2x${tag}`, [f(x, shape, blocked)], [{ shape }], (k, [s]) => k.axpy(s!, s!, shape, 2)));
-      collect(errors, () => compareBackends(`cat [x, x] axis 1${tag}`, [f(x, shape, blocked)], [{ shape: [2, 12, 5, 5], tol: EXACT }], (k, [s]) => k.cat([s!, s!], [shape, shape], 1, 'float32')));
+      collect(errors, () => compareBackends(`cat [x, x] axis 1${tag}`, [f(x, shape, blocked)], [{ shape: [2, 12, 5, 5], tol: EXACT }], (k, [s]) => k.cat([s!, s!], [shape, shape], 1)));
       collect(errors, () => compareBackends(`reluBackward(x, x)${tag}`, [f(x, shape, blocked)], [{ shape, tol: EXACT }], (k, [s]) => k.reluBackward(s!, s!, shape)));
     }
     const m = randn(gen, 7 * 9);
@@ -789,9 +789,9 @@ describe('NaN and rank-0 corner cases (native vs reference)', () => {
     const a = nk.fromHost(Float32Array.from([1, NaN, NaN, 2]), [4], 'float32');
     const b = nk.fromHost(Float32Array.from([NaN, 0, 1, NaN]), [4], 'float32');
     const y = nk.binary('pow', a, [4], b, [4], [4]);
-    same(nk.toHost(y, [4], 'float32'), [1, 1, NaN, NaN], 'pow([1, NaN, NaN, 2], [NaN, 0, 1, NaN])');
+    same(nk.toHost!(y, [4]), [1, 1, NaN, NaN], 'pow([1, NaN, NaN, 2], [NaN, 0, 1, NaN])');
     const r = nk.scalar('pow', b, [4], 1, true);
-    same(nk.toHost(r, [4], 'float32'), [1, 1, 1, 1], '1 ** [NaN, 0, 1, NaN]');
+    same(nk.toHost!(r, [4]), [1, 1, 1, 1], '1 ** [NaN, 0, 1, NaN]');
     for (const s of [a, b, y, r]) nk.dispose(s);
   });
 
@@ -833,7 +833,7 @@ describe('NaN and rank-0 corner cases (native vs reference)', () => {
     const pshape = [1, 1, 4, 4];
     const ps = nk.fromHost(px, pshape, 'float32');
     const r = nk.maxPool2d(ps, pshape, poolP(pshape, [2, 2], [2, 2], [0, 0]));
-    assert.deepEqual(Array.from(nk.toHost(r.y, [1, 1, 2, 2], 'float32')), [6, 8, 0, 0]);
+    assert.deepEqual(Array.from(nk.toHost!(r.y, [1, 1, 2, 2])), [6, 8, 0, 0]);
     for (const s of [ps, r.y, r.workspace]) if (s !== null) nk.dispose(s);
   });
 
@@ -845,8 +845,8 @@ describe('NaN and rank-0 corner cases (native vs reference)', () => {
     collect(errors, () => compareBackends('binary mul [] * []', [f(a, []), f(b, [])], [{ shape: [] }], (k, [x, y]) => k.binary('mul', x!, [], y!, [], [])));
     collect(errors, () => compareBackends('binary sub [] - [1]', [f(a, []), f(b, [1])], [{ shape: [1] }], (k, [x, y]) => k.binary('sub', x!, [], y!, [1], [1])));
     collect(errors, () => compareBackends('scalar 1 - []', [f(a, [])], [{ shape: [] }], (k, [s]) => k.scalar('sub', s!, [], 1, true)));
-    collect(errors, () => compareBackends('reshape [1,1] -> []', [f(a, [1, 1])], [{ shape: [], tol: EXACT }], (k, [s]) => k.reshape(s!, [1, 1], [], 'float32')));
-    collect(errors, () => compareBackends('reshape [] -> [1,1,1]', [f(a, [])], [{ shape: [1, 1, 1], tol: EXACT }], (k, [s]) => k.reshape(s!, [], [1, 1, 1], 'float32')));
+    collect(errors, () => compareBackends('reshape [1,1] -> []', [f(a, [1, 1])], [{ shape: [], tol: EXACT }], (k, [s]) => k.reshape(s!, [1, 1], [])));
+    collect(errors, () => compareBackends('reshape [] -> [1,1,1]', [f(a, [])], [{ shape: [1, 1, 1], tol: EXACT }], (k, [s]) => k.reshape(s!, [], [1, 1, 1])));
     collect(errors, () => compareBackends('axpy [] + 2 []', [f(a, []), f(b, [])], [{ shape: [] }], (k, [x, y]) => k.axpy(x!, y!, [], 2)));
     collect(errors, () => compareBackends('reduce mean of [1] axes [0]', [f(b, [1])], [{ shape: [1] }], (k, [s]) => k.reduce('mean', s!, [1], [0])));
     finish(errors);
@@ -944,7 +944,7 @@ describe('layout kernels (native vs reference)', () => {
     for (const [shape, ns, blocked, dtype] of cases) {
       const x: In = dtype === 'int32' ? i32in(randInt32(gen, numel(shape), -50, 50), shape) : f(randn(gen, numel(shape)), shape, blocked);
       collect(errors, () =>
-        compareBackends(`reshape ${dtype} ${sh(shape)}${blocked ? ' blocked' : ''} -> ${sh(ns)}`, [x], [{ shape: ns, dtype, tol: EXACT }], (k, [s]) => k.reshape(s!, shape, ns, dtype)),
+        compareBackends(`reshape ${dtype} ${sh(shape)}${blocked ? ' blocked' : ''} -> ${sh(ns)}`, [x], [{ shape: ns, dtype, tol: EXACT }], (k, [s]) => k.reshape(s!, shape, ns)),
       );
     }
     finish(errors);
@@ -976,19 +976,19 @@ describe('layout kernels (native vs reference)', () => {
             k.dispose(src);
             src = b;
           }
-          const y = k.reshape(src, shape, ns, 'float32');
+          const y = k.reshape(src, shape, ns);
           k.dispose(src);
-          assertClose(k.toHost(y, ns, 'float32'), x, EXACT, `${label}: reshaped data after disposing the source`, ns);
+          assertClose(k.toHost!(y, ns), x, EXACT, `${label}: reshaped data after disposing the source`, ns);
           const z = k.unary('neg', y, ns);
-          assertClose(k.toHost(z, ns, 'float32'), x.map((v) => -v), EXACT, `${label}: neg of the reshaped storage after disposing the source`, ns);
+          assertClose(k.toHost!(z, ns), x.map((v) => -v), EXACT, `${label}: neg of the reshaped storage after disposing the source`, ns);
           k.dispose(z);
           k.dispose(y);
           assert.equal(k.memoryInUse(), m0, `${label}: memoryInUse after disposing source, reshape and result`);
           // Dispose the reshape first.
           const src2 = k.fromHost(x, shape, 'float32');
-          const y2 = k.reshape(src2, shape, ns, 'float32');
+          const y2 = k.reshape(src2, shape, ns);
           k.dispose(y2);
-          assertClose(k.toHost(src2, shape, 'float32'), x, EXACT, `${label}: source after disposing the reshape`, shape);
+          assertClose(k.toHost!(src2, shape), x, EXACT, `${label}: source after disposing the reshape`, shape);
           k.dispose(src2);
           assert.equal(k.memoryInUse(), m0, `${label}: memoryInUse after disposing reshape then source`);
         });
@@ -1011,7 +1011,7 @@ describe('layout kernels (native vs reference)', () => {
     const x3 = randn(gen, 24);
     for (const perm of perms3) {
       const out = perm.map((p) => [2, 3, 4][p]!);
-      collect(errors, () => compareBackends(`permute [2,3,4] perm [${perm}]`, [f(x3, [2, 3, 4])], [{ shape: out, tol: EXACT }], (k, [s]) => k.permute(s!, [2, 3, 4], perm, 'float32')));
+      collect(errors, () => compareBackends(`permute [2,3,4] perm [${perm}]`, [f(x3, [2, 3, 4])], [{ shape: out, tol: EXACT }], (k, [s]) => k.permute(s!, [2, 3, 4], perm)));
     }
     const cases: [Shape, number[], boolean, DType][] = [
       [[7, 9], [1, 0], false, 'float32'],
@@ -1027,7 +1027,7 @@ describe('layout kernels (native vs reference)', () => {
       const out = perm.map((p) => shape[p]!);
       const x: In = dtype === 'int32' ? i32in(randInt32(gen, numel(shape), -9, 9), shape) : f(randn(gen, numel(shape)), shape, blocked);
       collect(errors, () =>
-        compareBackends(`permute ${dtype} ${sh(shape)}${blocked ? ' blocked' : ''} perm [${perm}]`, [x], [{ shape: out, dtype, tol: EXACT }], (k, [s]) => k.permute(s!, shape, perm, dtype)),
+        compareBackends(`permute ${dtype} ${sh(shape)}${blocked ? ' blocked' : ''} perm [${perm}]`, [x], [{ shape: out, dtype, tol: EXACT }], (k, [s]) => k.permute(s!, shape, perm)),
       );
     }
     finish(errors);
@@ -1050,9 +1050,9 @@ describe('layout kernels (native vs reference)', () => {
     for (const [shape, starts, out, blocked, dtype] of cases) {
       const label = `${dtype} ${sh(shape)}${blocked ? ' blocked' : ''} starts [${starts}] size ${sh(out)}`;
       const x: In = dtype === 'int32' ? i32in(randInt32(gen, numel(shape), -9, 9), shape) : f(randn(gen, numel(shape)), shape, blocked);
-      collect(errors, () => compareBackends(`slice ${label}`, [x], [{ shape: out, dtype, tol: EXACT }], (k, [s]) => k.slice(s!, shape, starts, out, dtype)));
+      collect(errors, () => compareBackends(`slice ${label}`, [x], [{ shape: out, dtype, tol: EXACT }], (k, [s]) => k.slice(s!, shape, starts, out)));
       const dy: In = dtype === 'int32' ? i32in(randInt32(gen, numel(out), -9, 9), out) : f(randn(gen, numel(out)), out, blocked);
-      collect(errors, () => compareBackends(`pad ${label}`, [dy], [{ shape, dtype, tol: EXACT }], (k, [s]) => k.pad(s!, out, starts, shape, dtype)));
+      collect(errors, () => compareBackends(`pad ${label}`, [dy], [{ shape, dtype, tol: EXACT }], (k, [s]) => k.pad(s!, out, starts, shape)));
     }
     finish(errors);
   });
@@ -1085,7 +1085,7 @@ describe('layout kernels (native vs reference)', () => {
         dtype === 'int32' ? i32in(randInt32(gen, numel(s), -9, 9), s) : f(randn(gen, numel(s)), s, c.blocked?.[j] ?? false),
       );
       const label = `cat ${dtype} axis ${c.axis} of ${c.shapes.map((s, j) => `${sh(s)}${c.blocked?.[j] ? '(blocked)' : ''}`).join(' + ')}`;
-      collect(errors, () => compareBackends(label, inputs, [{ shape: out, dtype, tol: EXACT }], (k, s) => k.cat(s, c.shapes, c.axis, dtype)));
+      collect(errors, () => compareBackends(label, inputs, [{ shape: out, dtype, tol: EXACT }], (k, s) => k.cat(s, c.shapes, c.axis)));
     }
     finish(errors);
   });
@@ -1110,7 +1110,7 @@ describe('layout kernels (native vs reference)', () => {
       const x: In = dtype === 'int32' ? i32in(randInt32(gen, numel(c.shape), -9, 9), c.shape) : f(randn(gen, numel(c.shape)), c.shape, c.blocked);
       const label = `${dtype} ${sh(c.shape)}${c.blocked ? ' blocked' : ''} axis ${c.axis} idx [${c.idx}]`;
       collect(errors, () =>
-        compareBackends(`indexSelect ${label}`, [x, i32in(idx, [n])], [{ shape: out, dtype, tol: EXACT }], (k, [s, si]) => k.indexSelect(s!, c.shape, c.axis, si!, n, dtype)),
+        compareBackends(`indexSelect ${label}`, [x, i32in(idx, [n])], [{ shape: out, dtype, tol: EXACT }], (k, [s, si]) => k.indexSelect(s!, c.shape, c.axis, si!, n)),
       );
       if (dtype === 'float32') {
         const dy = randn(gen, numel(out));
@@ -1808,11 +1808,11 @@ function runChain(r: ChainRecorder): void {
   const s4 = [N, 5, 7, 7];
   const c3 = r.rec('c3 = conv2d 1x1(m1)', k.conv2d(m1, s2, w3, [5, 6, 1, 1], null, P0, s4), s4, sumTol(6, 0.5));
   const s5 = [N, 15, 7, 7];
-  const cc = r.rec('cat(r2, c3) axis 1', k.cat([r2, c3], [s3, s4], 1, 'float32'), s5, { atol: 2e-4, rtol: 1e-3 });
+  const cc = r.rec('cat(r2, c3) axis 1', k.cat([r2, c3], [s3, s4], 1), s5, { atol: 2e-4, rtol: 1e-3 });
   const ap = poolP(s5, [2, 2], [2, 2], [0, 0]);
   const s6 = [N, 15, 3, 3];
   const a1 = r.rec('a1 = avgPool2d(cat)', k.avgPool2d(cc, s5, ap), s6, { atol: 2e-4, rtol: 1e-3 });
-  const flat = r.rec('flat = reshape(a1) [2,135]', k.reshape(a1, s6, [N, 135], 'float32'), [N, 135], { atol: 2e-4, rtol: 1e-3 });
+  const flat = r.rec('flat = reshape(a1) [2,135]', k.reshape(a1, s6, [N, 135]), [N, 135], { atol: 2e-4, rtol: 1e-3 });
   r.rec('out = linear(flat)', k.linear(flat, [N, 135], wl, [7, 135], bl), [N, 7], { atol: 5e-4, rtol: 1e-3 });
 
   // ---- backward, in reverse
@@ -1822,10 +1822,10 @@ function runChain(r: ChainRecorder): void {
   const dflat = r.rec('dflat = linearBackward.dx', lb.dx!, [N, 135], g);
   r.rec('dwl', lb.dw, [7, 135], g);
   r.rec('dbl', lb.db!, [7], g);
-  const da1 = r.rec('da1 = reshape(dflat) [2,15,3,3] (plain)', k.reshape(dflat, [N, 135], s6, 'float32'), s6, g);
+  const da1 = r.rec('da1 = reshape(dflat) [2,15,3,3] (plain)', k.reshape(dflat, [N, 135], s6), s6, g);
   const dcc = r.rec('dcat = avgPool2dBackward(da1)', k.avgPool2dBackward(da1, s5, ap), s5, g);
-  const dr2 = r.rec('dr2 = slice(dcat) channels 0-9', k.slice(dcc, s5, [0, 0, 0, 0], s3, 'float32'), s3, g);
-  const dc3 = r.rec('dc3 = slice(dcat) channels 10-14', k.slice(dcc, s5, [0, 10, 0, 0], s4, 'float32'), s4, g);
+  const dr2 = r.rec('dr2 = slice(dcat) channels 0-9', k.slice(dcc, s5, [0, 0, 0, 0], s3), s3, g);
+  const dc3 = r.rec('dc3 = slice(dcat) channels 10-14', k.slice(dcc, s5, [0, 10, 0, 0], s4), s4, g);
   const dbny = r.rec('dbn.y = reluBackward(dr2, r2 blocked)', k.reluBackward(dr2, r2, s3), s3, g);
   const bb = k.batchNormBackward(dbny, c2, s3, gamma, bnMean, bnVar, 1e-5);
   const dc2 = r.rec('dc2 = batchNormBackward.dx', bb.dx, s3, { atol: 1e-3, rtol: 5e-3 });
@@ -1863,14 +1863,14 @@ function runReshapeChain(r: ChainRecorder): void {
   const w = r.input(randn(gen, 10 * 6 * 9, 1 / Math.sqrt(54)), [10, 6, 3, 3]);
   const wl = r.input(randn(gen, 4 * 810, 1 / Math.sqrt(810)), [4, 810]);
   const c = r.rec('c = conv2d(x)', k.conv2d(x, xs, w, [10, 6, 3, 3], null, P1, ys), ys, sumTol(54, 0.15));
-  const flat = r.rec('flat = reshape(c) [2,810]', k.reshape(c, ys, [2, 810], 'float32'), [2, 810], sumTol(54, 0.15));
+  const flat = r.rec('flat = reshape(c) [2,810]', k.reshape(c, ys, [2, 810]), [2, 810], sumTol(54, 0.15));
   r.rec('out = linear(flat)', k.linear(flat, [2, 810], wl, [4, 810], null), [2, 4], sumTol(810, 0.05));
   const dout = r.input(randn(gen, 8), [2, 4]);
   const lb = k.linearBackward(dout, flat, [2, 810], wl, [4, 810], false, true);
   assert.equal(lb.db, null, `${k.name}: linearBackward without bias must return db null`);
   r.rec('dwl', lb.dw, [4, 810], sumTol(2));
   const dflat = r.rec('dflat', lb.dx!, [2, 810], sumTol(4, 0.05));
-  const dc = r.rec('dc = reshape(dflat) [2,10,9,9]', k.reshape(dflat, [2, 810], ys, 'float32'), ys, sumTol(4, 0.05));
+  const dc = r.rec('dc = reshape(dflat) [2,10,9,9]', k.reshape(dflat, [2, 810], ys), ys, sumTol(4, 0.05));
   r.rec('dx = conv2dBackwardData(dc plain)', k.conv2dBackwardData(dc, ys, w, [10, 6, 3, 3], xs, P1), xs, sumTol(90, 0.01));
   const wg = k.conv2dBackwardWeights(dc, ys, x, xs, [10, 6, 3, 3], true, P1);
   r.rec('dw = conv2dBackwardWeights(dc plain)', wg.dw, [10, 6, 3, 3], sumTol(162, 0.05));
@@ -1918,9 +1918,9 @@ function runWeightChain(r: ChainRecorder): void {
   const w1p = r.rec('scalar add(dw, 1)', k.scalar('add', dw, ws, 1, false), ws, tol);
   r.rec('min(dw + 1) over axis 1', k.reduce('min', w1p, ws, [1]), [10, 1, 3, 3], tol);
   r.rec('conv2d(x, dw + 1)', k.conv2d(x, xs, w1p, ws, null, P1, ys), ys, { atol: 1e-3, rtol: 1e-3 });
-  const dwr = r.rec('reshape(dw) [10,54]', k.reshape(dw, ws, [10, 54], 'float32'), [10, 54], tol);
-  r.rec('permute(dw) [1,0,2,3]', k.permute(dw, ws, [1, 0, 2, 3], 'float32'), [6, 10, 3, 3], tol);
-  r.rec('slice(dw) filters 2-6', k.slice(dw, ws, [2, 0, 0, 0], [5, 6, 3, 3], 'float32'), [5, 6, 3, 3], tol);
+  const dwr = r.rec('reshape(dw) [10,54]', k.reshape(dw, ws, [10, 54]), [10, 54], tol);
+  r.rec('permute(dw) [1,0,2,3]', k.permute(dw, ws, [1, 0, 2, 3]), [6, 10, 3, 3], tol);
+  r.rec('slice(dw) filters 2-6', k.slice(dw, ws, [2, 0, 0, 0], [5, 6, 3, 3]), [5, 6, 3, 3], tol);
   const xr = r.input(randn(gen, 3 * 54), [3, 54]);
   r.rec('linear(x [3,54], reshape(dw))', k.linear(xr, [3, 54], dwr, [10, 54], null), [3, 10], { atol: 1e-3, rtol: 1e-3 });
   const yOpts = { atol: 1e-3, rtol: 1e-3 };
@@ -1943,22 +1943,22 @@ function runInt32Chain(r: ChainRecorder): void {
   const [N, C] = [9, 7];
   const x = r.input(randn(gen, N * C), [N, C]);
   const am = r.rec('argmax(x) axis 1', k.argmax(x, [N, C], 1), [N, 1], EXACT, 'int32');
-  const t = r.rec('reshape int32 [9,1] -> [9]', k.reshape(am, [N, 1], [N], 'int32'), [N], EXACT, 'int32');
+  const t = r.rec('reshape int32 [9,1] -> [9]', k.reshape(am, [N, 1], [N]), [N], EXACT, 'int32');
   r.rec('gatherRows(x, argmax)', k.gatherRows(x, [N, C], t), [N], EXACT);
   const dy = r.input(randn(gen, N), [N]);
   r.rec('scatterRows(dy, argmax)', k.scatterRows(dy, [N, C], t), [N, C], EXACT);
-  r.rec('indexSelect(x^T rows, argmax)', k.indexSelect(x, [N, C], 1, t, N, 'float32'), [N, N], EXACT);
+  r.rec('indexSelect(x^T rows, argmax)', k.indexSelect(x, [N, C], 1, t, N), [N, N], EXACT);
   const dsel = r.input(randn(gen, N * N), [N, N]);
   r.rec('indexAdd(.., argmax) (repeats)', k.indexAdd(dsel, [N, N], 1, t, [N, C]), [N, C]);
-  r.rec('cast(argmax) -> float32', k.cast(t, [N], 'int32', 'float32'), [N], EXACT);
-  r.rec('cat int32 [argmax, argmax]', k.cat([t, t], [[N], [N]], 0, 'int32'), [2 * N], EXACT, 'int32');
-  r.rec('permute int32 [9,1] -> [1,9]', k.permute(am, [N, 1], [1, 0], 'int32'), [1, N], EXACT, 'int32');
-  r.rec('slice int32', k.slice(t, [N], [2], [5], 'int32'), [5], EXACT, 'int32');
+  r.rec('cast(argmax) -> float32', k.cast(t, [N], 'float32'), [N], EXACT);
+  r.rec('cat int32 [argmax, argmax]', k.cat([t, t], [[N], [N]], 0), [2 * N], EXACT, 'int32');
+  r.rec('permute int32 [9,1] -> [1,9]', k.permute(am, [N, 1], [1, 0]), [1, N], EXACT, 'int32');
+  r.rec('slice int32', k.slice(t, [N], [2], [5]), [5], EXACT, 'int32');
   const fl = r.input(Float32Array.from({ length: N }, (_v, j) => (j * 2.9) % C), [N]);
-  const ti = r.rec('cast(float32 -> int32) targets', k.cast(fl, [N], 'float32', 'int32'), [N], EXACT, 'int32');
+  const ti = r.rec('cast(float32 -> int32) targets', k.cast(fl, [N], 'int32'), [N], EXACT, 'int32');
   r.rec('gatherRows(x, cast targets)', k.gatherRows(x, [N, C], ti), [N], EXACT);
-  const pf = r.own(k.cast(t, [N], 'int32', 'float32'));
-  const tf = r.own(k.cast(ti, [N], 'int32', 'float32'));
+  const pf = r.own(k.cast(t, [N], 'float32'));
+  const tf = r.own(k.cast(ti, [N], 'float32'));
   r.rec('eq: cast(argmax) == cast targets (accuracy)', k.binary('eq', pf, [N], tf, [N], [N]), [N], EXACT);
 }
 
@@ -2071,13 +2071,13 @@ describe('chains through blocked layouts (native vs reference, every intermediat
         r.rec('batchNormTrain y', bn.y, shape, { atol: 1e-3, rtol: 1e-3 });
         r.rec('batchNormTrain mean', bn.mean, [6], { atol: 1e-4, rtol: 1e-4 });
         r.rec('batchNormTrain var', bn.var, [6], { atol: 1e-4, rtol: 1e-3 });
-        r.rec('cat axis 1 with itself', k.cat([y, x], [shape, shape], 1, 'float32'), [2, 12, 5, 5]);
+        r.rec('cat axis 1 with itself', k.cat([y, x], [shape, shape], 1), [2, 12, 5, 5]);
         const mp = k.maxPool2d(y, shape, poolP(shape, [2, 2], [2, 2], [0, 0]));
         r.rec('maxPool2d 2x2', mp.y, [2, 6, 2, 2]);
         if (mp.workspace !== null) r.own(mp.workspace);
         r.rec('adaptiveAvgPool2d (1,1)', k.adaptiveAvgPool2d(y, shape, [1, 1]), [2, 6, 1, 1]);
-        r.rec('reshape [2,150]', k.reshape(y, shape, [2, 150], 'float32'), [2, 150]);
-        r.rec('permute NHWC', k.permute(y, shape, [0, 2, 3, 1], 'float32'), [2, 5, 5, 6]);
+        r.rec('reshape [2,150]', k.reshape(y, shape, [2, 150]), [2, 150]);
+        r.rec('permute NHWC', k.permute(y, shape, [0, 2, 3, 1]), [2, 5, 5, 6]);
       };
       const refRec = new ChainRecorder(ref);
       try {
@@ -2165,10 +2165,10 @@ describe('reference backend: hand-checked properties', () => {
 
   test('cast: float32 -> int32 truncates toward zero; int32 -> float32', () => {
     const x = Float32Array.from([2.7, -2.7, 0.5, -0.5, 7, -7]);
-    const r = runKernel(ref, [f(x, [6])], (k, [s]) => k.cast(s!, [6], 'float32', 'int32'), [{ shape: [6], dtype: 'int32' }])[0]!;
+    const r = runKernel(ref, [f(x, [6])], (k, [s]) => k.cast(s!, [6], 'int32'), [{ shape: [6], dtype: 'int32' }])[0]!;
     assert.ok(r instanceof Int32Array);
     same(Array.from(r), [2, -2, 0, 0, 7, -7]);
-    const back = runKernel(ref, [i32in(Int32Array.from([3, -4]), [2])], (k, [s]) => k.cast(s!, [2], 'int32', 'float32'), [{ shape: [2] }])[0]!;
+    const back = runKernel(ref, [i32in(Int32Array.from([3, -4]), [2])], (k, [s]) => k.cast(s!, [2], 'float32'), [{ shape: [2] }])[0]!;
     assert.ok(back instanceof Float32Array);
     same(Array.from(back), [3, -4]);
     const fl = runKernel(ref, [], (k) => k.full([3], 'int32', -2.7), [{ shape: [3], dtype: 'int32' }])[0]!;
@@ -2193,20 +2193,20 @@ describe('reference backend: hand-checked properties', () => {
 
   test('layout hand values: permute, slice/pad round trip, cat, indexSelect/indexAdd with repeats, gather/scatter', () => {
     const x = Float32Array.from([0, 1, 2, 3, 4, 5]); // [2,3]
-    const pt = onRef([f(x, [2, 3])], [{ shape: [3, 2] }], (k, [s]) => k.permute(s!, [2, 3], [1, 0], 'float32'))[0]!;
+    const pt = onRef([f(x, [2, 3])], [{ shape: [3, 2] }], (k, [s]) => k.permute(s!, [2, 3], [1, 0]))[0]!;
     same(Array.from(pt), [0, 3, 1, 4, 2, 5]);
-    const sl = onRef([f(x, [2, 3])], [{ shape: [2, 2] }], (k, [s]) => k.slice(s!, [2, 3], [0, 1], [2, 2], 'float32'))[0]!;
+    const sl = onRef([f(x, [2, 3])], [{ shape: [2, 2] }], (k, [s]) => k.slice(s!, [2, 3], [0, 1], [2, 2]))[0]!;
     same(Array.from(sl), [1, 2, 4, 5]);
-    const pd = onRef([f(sl, [2, 2])], [{ shape: [2, 3] }], (k, [s]) => k.pad(s!, [2, 2], [0, 1], [2, 3], 'float32'))[0]!;
+    const pd = onRef([f(sl, [2, 2])], [{ shape: [2, 3] }], (k, [s]) => k.pad(s!, [2, 2], [0, 1], [2, 3]))[0]!;
     same(Array.from(pd), [0, 1, 2, 0, 4, 5]);
-    const ct = onRef([f(x, [2, 3]), f(Float32Array.from([9, 8]), [2, 1])], [{ shape: [2, 4] }], (k, s) => k.cat(s, [[2, 3], [2, 1]], 1, 'float32'))[0]!;
+    const ct = onRef([f(x, [2, 3]), f(Float32Array.from([9, 8]), [2, 1])], [{ shape: [2, 4] }], (k, s) => k.cat(s, [[2, 3], [2, 1]], 1))[0]!;
     same(Array.from(ct), [0, 1, 2, 9, 3, 4, 5, 8]);
     const idx = Int32Array.from([2, 0, 2]);
-    const is = onRef([f(x, [2, 3]), i32in(idx, [3])], [{ shape: [2, 3] }], (k, [s, si]) => k.indexSelect(s!, [2, 3], 1, si!, 3, 'float32'))[0]!;
+    const is = onRef([f(x, [2, 3]), i32in(idx, [3])], [{ shape: [2, 3] }], (k, [s, si]) => k.indexSelect(s!, [2, 3], 1, si!, 3))[0]!;
     same(Array.from(is), [2, 0, 2, 5, 3, 5]);
     const ia = onRef([f(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]), i32in(idx, [3])], [{ shape: [2, 3] }], (k, [s, si]) => k.indexAdd(s!, [2, 3], 1, si!, [2, 3]))[0]!;
     same(Array.from(ia), [2, 0, 4, 5, 0, 10]);
-    const ii = runKernel(ref, [i32in(Int32Array.from([7, 8, 9]), [3]), i32in(Int32Array.from([2, 2, 0]), [3])], (k, [s, si]) => k.indexSelect(s!, [3], 0, si!, 3, 'int32'), [
+    const ii = runKernel(ref, [i32in(Int32Array.from([7, 8, 9]), [3]), i32in(Int32Array.from([2, 2, 0]), [3])], (k, [s, si]) => k.indexSelect(s!, [3], 0, si!, 3), [
       { shape: [3], dtype: 'int32' },
     ])[0]!;
     same(Array.from(ii), [9, 9, 7]);
@@ -2220,9 +2220,9 @@ describe('reference backend: hand-checked properties', () => {
   test('reshape shares data safely and memoryInUse returns to its start', () => {
     const m0 = ref.memoryInUse();
     const a = ref.fromHost(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3], 'float32');
-    const b = ref.reshape(a, [2, 3], [3, 2], 'float32');
+    const b = ref.reshape(a, [2, 3], [3, 2]);
     ref.dispose(a);
-    same(Array.from(ref.toHost(b, [3, 2], 'float32')), [1, 2, 3, 4, 5, 6]);
+    same(Array.from(ref.toHost!(b, [3, 2])), [1, 2, 3, 4, 5, 6]);
     ref.dispose(b);
     ref.dispose(b);
     assert.equal(ref.memoryInUse(), m0);

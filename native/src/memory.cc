@@ -84,6 +84,13 @@ static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dtypeOf(handle) -> 'float32' | 'bfloat16' | 'int32' (the storage's element type)
+static Napi::Value DtypeOf(const Napi::CallbackInfo& info) {
+  auto b = unwrap(info[0], "dtypeOf");
+  const char* name = b->dataType() == dt::s32 ? "int32" : b->dataType() == dt::bf16 ? "bfloat16" : "float32";
+  return Napi::String::New(info.Env(), name);
+}
+
 // layoutOf(handle) -> string describing the physical layout (for tests and debugging)
 static Napi::Value LayoutOf(const Napi::CallbackInfo& info) {
   auto b = unwrap(info[0], "layoutOf");
@@ -99,6 +106,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryCached", Napi::Function::New(env, MemoryCached));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("layoutOf", Napi::Function::New(env, LayoutOf));
+  exports.Set("dtypeOf", Napi::Function::New(env, DtypeOf));
 }
 
 }  // namespace cn

@@ -55,9 +55,11 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
       throw new Error(`backward: grad can be implicitly created only for one-element outputs, got ${fmt(root.shape)}`);
     }
     const k = root.kernels;
-    seed = new Tensor(k.full(root.shape, 'float32', 1), root.shape, 'float32', k);
+    seed = new Tensor(k.full(root.shape, root.dtype, 1), root.shape, root.dtype, k);
   } else if (!sameShape(seed.shape, root.shape)) {
     throw new Error(`backward: gradient of shape ${fmt(seed.shape)} does not match output ${fmt(root.shape)}`);
+  } else if (seed.dtype !== root.dtype) {
+    throw new Error(`backward: gradient is ${seed.dtype} but the output is ${root.dtype}`);
   }
   const userSeed = gradient;
 
@@ -80,9 +82,9 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
           if (gi !== g) gi.dispose();
           return;
         }
-        if (!sameShape(gi.shape, input.shape)) {
+        if (!sameShape(gi.shape, input.shape) || gi.dtype !== input.dtype) {
           throw new Error(
-            `${node.name} backward produced a gradient of shape ${fmt(gi.shape)} for an input of shape ${fmt(input.shape)}`,
+            `${node.name} backward produced a ${gi.dtype} gradient of shape ${fmt(gi.shape)} for a ${input.dtype} input of shape ${fmt(input.shape)}`,
           );
         }
         // A node may pass its incoming gradient straight through; never let two owners share it.
@@ -122,14 +124,3 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, owned: boolean): void {
     leaf.grad = sum;
   }
 }
-
-declare module '../tensor/tensor.js' {
-  interface Tensor {
-    /** Runs reverse-mode differentiation from this tensor (see `backward`). */
-    backward(gradient?: Tensor, opts?: BackwardOptions): void;
-  }
-}
-
-Tensor.prototype.backward = function (this: Tensor, gradient?: Tensor, opts?: BackwardOptions): void {
-  backward(this, gradient, opts);
-};

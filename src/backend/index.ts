@@ -8,6 +8,7 @@ import { referenceKernels } from './reference/index.js';
 import { addon, addonError } from './native/addon.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
+import { nativeDTypes } from './native/dtypes.js';
 
 /** Names of the available backends. */
 export type BackendName = 'native' | 'reference';
@@ -19,7 +20,7 @@ function native(): Kernels {
     throw new Error(`the native backend is unavailable: ${addonError}`);
   }
   if (nativeKernels === null) {
-    nativeKernels = { ...generalKernels(addon), ...nnKernels(addon), name: 'native' };
+    nativeKernels = { ...generalKernels(addon), ...nnKernels(addon), name: 'native', dtypes: nativeDTypes };
   }
   return nativeKernels;
 }

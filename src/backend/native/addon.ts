@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Storage } from '../kernels.js';
+import type { DType, Storage } from '../kernels.js';
 
 /** Opaque handle to a C++ Buf (an N-API External). */
 export type Handle = { readonly __nativeHandle: unique symbol };
@@ -15,7 +15,14 @@ export type Handle = { readonly __nativeHandle: unique symbol };
 /** A storage owned by the native backend: a handle to a oneDNN-described buffer. */
 export class NativeStorage implements Storage {
   readonly backend = 'native';
+  private dt: DType | null = null;
   constructor(readonly h: Handle) {}
+
+  /** The element type, read from the buffer's oneDNN descriptor on first use (kernels never need it). */
+  get dtype(): DType {
+    if (this.dt === null) this.dt = (addon as NativeAddon).dtypeOf(this.h) as DType;
+    return this.dt;
+  }
 }
 
 /** Wraps a raw handle returned by the addon. */

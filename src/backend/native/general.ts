@@ -29,6 +29,7 @@ export type GeneralKernels = Pick<
   | 'name'
   | 'fromHost'
   | 'toHost'
+  | 'read'
   | 'full'
   | 'dispose'
   | 'memoryInUse'
@@ -113,6 +114,7 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     // ---- memory -------------------------------------------------------------------------
     fromHost: (data, shape, dtype) => ns(a.fromHost(data, shape, dtype)),
     toHost: (s) => a.toHost(hd(s)) as HostArray,
+    read: async (s) => a.toHost(hd(s)) as HostArray,
     full: (shape, dtype, value) => ns(a.full(shape, dtype, value)),
     dispose: (s) => {
       a.dispose(hd(s));
@@ -128,7 +130,7 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     reluBackward: (dy, y) => ns(a.reluBackward(hd(dy), hd(y))),
     sigmoidBackward: (dy, y) => ns(a.activationBackward(hd(dy), hd(y), false)),
     tanhBackward: (dy, y) => ns(a.activationBackward(hd(dy), hd(y), true)),
-    cast: (x, _shape, _from, to) => ns(a.cast(hd(x), to)),
+    cast: (x, _shape, to) => ns(a.cast(hd(x), to)),
     axpy: (x, y, _shape, alpha) => ns(a.axpy(hd(x), hd(y), alpha)),
 
     // ---- reductions ---------------------------------------------------------------------
