@@ -8,7 +8,7 @@
  *
  * Each step is what the Trainer does per batch (`trainStep`: forward, cross-entropy, zeroGrad,
  * backward, SGD step, all inside `tidy`) on a fixed random batch [B, 1, H, W] with random labels
- * (timed by src/train/bench.ts, shared with `convnet bench`): the data pipeline is not measured.
+ * (timed by src/models/bench.ts, shared with `convnet bench`): the data pipeline is not measured.
  * One warm-up step is excluded; fast models run at least `--min-seconds`. For each model, PyTorch
  * (bench/torch_train.py, torch.set_num_threads(2)) runs right after ours, and the table shows the
  * ratio ours / PyTorch. With `--repeats R` the two alternate R times and the best of each is kept
@@ -26,7 +26,7 @@ import * as cn from '../src/index.js';
 import type { Kernels } from '../src/index.js';
 import { modelEntry, modelNames } from '../src/models/index.js';
 import { trainStep } from '../src/train/index.js';
-import { benchTraining } from '../src/train/bench.js';
+import { benchTraining } from '../src/models/bench.js';
 
 const SEED_MODELS = ['alexnet', 'vgg11-slim', 'nin', 'bnlenet', 'densenet'];
 

@@ -11,13 +11,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import * as cn from '../src/index.js';
 import { createModel, modelNames } from '../src/models/index.js';
 import { exportOnnx, saveOnnx } from '../src/onnx/index.js';
 import { tracing, withOpTracer, type TracedOp } from '../src/ops/trace.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import type { Storage } from '../src/backend/kernels.js';
+import * as ort from 'onnxruntime-node';
+import { evalForward, maxAbsDiff, runOrt } from './helpers/onnx.js';
 
 const native = cn.nativeAvailable();
 if (native) cn.setBackend('native');
@@ -170,39 +171,6 @@ function prepare(name: string, shape: number[]) {
   });
   model.train();
   return model;
-}
-
-/** Runs `bytes` in onnxruntime on each input (float32 data and shape); returns the outputs. */
-async function runOrt(bytes: Uint8Array, runs: [Float32Array, number[]][], names = { input: 'input', output: 'logits' }): Promise<Float32Array[]> {
-  // Unoptimized: onnxruntime then executes the exported nodes as they are (and loads faster).
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
-  try {
-    const out: Float32Array[] = [];
-    for (const [x, shape] of runs) {
-      const r = await session.run({ [names.input]: new ort.Tensor('float32', x, shape) });
-      out.push(r[names.output]!.data as Float32Array);
-    }
-    return out;
-  } finally {
-    await session.release();
-  }
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'same number of values');
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-}
-
-/** convnet's eval forward (the model is left in training mode, as `exportOnnx` leaves it). */
-function evalForward(model: cn.nn.Module, x: Tensor): Float32Array {
-  model.eval();
-  try {
-    return cn.tidy(() => cn.noGrad(() => model.call(x).toArray() as Float32Array));
-  } finally {
-    model.train();
-  }
 }
 
 const diffs: Record<string, { diff: number; scale: number }> = {};

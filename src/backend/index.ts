@@ -9,9 +9,10 @@ import { addon, addonError } from './native/addon.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
 import { nativeDTypes } from './native/dtypes.js';
+import { metaKernels } from './meta/index.js';
 
-/** Names of the available backends. */
-export type BackendName = 'native' | 'reference';
+/** Names of the available backends (`meta`: shapes and dtypes only, no data). */
+export type BackendName = 'native' | 'reference' | 'meta';
 
 let nativeKernels: Kernels | null = null;
 
@@ -60,7 +61,8 @@ export function setBackend(name: BackendName): void {
 export function backendByName(name: BackendName): Kernels {
   if (name === 'reference') return referenceKernels;
   if (name === 'native') return native();
-  throw new Error(`unknown backend '${String(name)}' (expected 'native' or 'reference')`);
+  if (name === 'meta') return metaKernels;
+  throw new Error(`unknown backend '${String(name)}' (expected 'native', 'reference' or 'meta')`);
 }
 
 /** Runs `fn` with `name` as the current backend, restoring the previous one afterwards. */

@@ -1,6 +1,6 @@
 /** `convnet bench <model>`: training throughput (images/s) on a random batch, as one JSON line. */
 import { getBackend } from '../backend/index.js';
-import { benchTraining } from '../train/bench.js';
+import { benchTraining } from '../models/bench.js';
 import { choiceFlag, expectPositionals, intFlag } from './args.js';
 import { GLOBAL_HELP, type Command } from './command.js';
 import { lookupModel } from './zoo.js';

@@ -2,6 +2,8 @@
  * Data: Fashion-MNIST and image folders as DataModules, the DataLoader (worker threads, seeded
  * shuffles), transforms, bilinear resize, and the IDX / image readers underneath.
  */
+// The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
+import '../ops/index.js';
 export { readIdx, parseIdx, IDX_MAX_BYTES, IDX_MAX_DIMS, type IdxArray, type IdxType, type ReadIdxOptions } from './idx.js';
 export {
   loadFashionMnistSplit,

@@ -36,11 +36,11 @@ import {
   type WorkerInit,
 } from './ring.js';
 
-/** One batch: images and class indices. */
+/** A minibatch as the data modules yield it: images `x` float32 [B, C, H, W] (or [B, features]), labels `y` int32 [B]. */
 export interface Batch {
-  /** float32 [B, C, H, W]. */
+  /** Inputs, float32 [B, C, H, W] (or [B, features]). */
   x: Tensor;
-  /** int32 [B] class indices. */
+  /** Class indices, int32 [B]. */
   y: Tensor;
 }
 

@@ -71,6 +71,6 @@ export { batchNorm, type BatchNormOptions } from './norm.js';
 export { crossEntropy, mseLoss, type LossOptions, type CrossEntropyOptions, type Reduction } from './loss.js';
 export { dropout, type DropoutOptions } from './dropout.js';
 export { interpolate, type InterpolateOptions } from './resize.js';
-export { defineOp, opDef, opNames, runOp, type OpDef, type OpSetup, type OpInput, type BackwardContext, type ForwardContext } from './op.js';
+export { defineOp, opDef, opFlops, opNames, runOp, type OpDef, type OpSetup, type OpInput, type BackwardContext, type ForwardContext } from './op.js';
 export { withOpTracer, type TracedOp, type OpTracer } from './trace.js';
 export { attr, type OnnxAttr, type OnnxLowering } from './onnx-api.js';

@@ -119,6 +119,12 @@ export function opDef(name: string): AnyOpDef | undefined {
   return registry.get(name);
 }
 
+/** Forward FLOPs of a traced call, by its op's declaration (0 for ops that declare none). */
+export function opFlops(c: { op: string; inputs: readonly OpInput[]; output: Tensor; attrs: unknown }): number {
+  const f = registry.get(c.op)?.flops;
+  return f === undefined ? 0 : f(c.attrs, c.inputs, c.output);
+}
+
 /** Names of every declared op. */
 export function opNames(): string[] {
   return [...registry.keys()];

@@ -449,7 +449,10 @@ const expandOp = defineOp({
       // Expanding a constant to the batch size fixes the batch.
       throw g.fail(`expanding ${fmt(p.from)} to ${fmt(p.shape)} fixes the batch size and cannot be exported with dynamicBatch (pass dynamicBatch: false)`);
     }
-    return [g.node('Expand', [g.name(x), g.int64s(p.shape)]), axisIn < 0 ? -1 : axisIn + lead];
+    // ONNX's Expand keeps the input's size where the target says 1: a symbolic batch stays symbolic.
+    const out = axisIn < 0 ? -1 : axisIn + lead;
+    const target = g.dynamicBatch && out >= 0 ? p.shape.map((d, i) => (i === out ? 1 : d)) : p.shape;
+    return [g.node('Expand', [g.name(x), g.int64s(target)]), out];
   },
 });
 

@@ -10,7 +10,6 @@ export {
   type LayerSummaryRow,
   type LayerSummaryOptions,
 } from './classifier.js';
-export { layerFlops } from './flops.js';
 export {
   Trainer,
   trainStep,

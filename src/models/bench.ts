@@ -2,15 +2,16 @@
  * Training throughput of a zoo model: what the Trainer does per batch (`trainStep`: forward,
  * cross-entropy, zeroGrad, backward, SGD step, all inside `tidy`) timed on one fixed random batch
  * [B, C, H, W] with random labels, so the data pipeline is not measured. Shared by
- * `convnet bench` and bench/train.ts.
+ * `convnet bench` and bench/train.ts (zoo level: it builds models by name).
  */
 import { emptyCache } from '../backend/index.js';
 import { randint, randn } from '../tensor/creation.js';
 import { manualSeed } from '../tensor/random.js';
 import { dispose } from '../tensor/scope.js';
-import { createModel, modelEntry } from '../models/registry.js';
-import type { Batch, Classifier } from './classifier.js';
-import { trainStep, type OptimizerLike } from './trainer.js';
+import { createModel, modelEntry } from './registry.js';
+import type { Batch } from '../data/loader.js';
+import type { Classifier } from '../train/classifier.js';
+import { trainStep, type OptimizerLike } from '../train/trainer.js';
 
 /** Options of `benchTraining`. */
 export interface BenchTrainingOptions {
