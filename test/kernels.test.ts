@@ -172,6 +172,22 @@ describe('memory kernels (native vs reference)', () => {
     }
   });
 
+  test('native: read (async) returns the row-major data toHost returns, also from a blocked layout', async (t) => {
+    if (native === null) return t.skip('native addon not built');
+    const nk = native;
+    const shape = [2, 20, 3, 3];
+    const x = Float32Array.from({ length: 360 }, (_, i) => i * 0.5 - 7);
+    const s = nk.fromHost(x, shape, 'float32');
+    const b = blockedCopy(nk, s, shape);
+    try {
+      assertClose(await nk.read(b, shape), x, EXACT, 'read of a blocked storage', shape);
+      assertClose(await nk.read(s, shape), nk.toHost!(s, shape), EXACT, 'read equals toHost', shape);
+    } finally {
+      nk.dispose(s);
+      nk.dispose(b);
+    }
+  });
+
   nativeTest('full: float32, int32 truncation toward zero, -Infinity, scalar shape', (nk) => {
     const errors: string[] = [];
     const cases: [Shape, DType, number][] = [
@@ -347,38 +363,6 @@ describe('elementwise kernels (native vs reference)', () => {
           ),
         );
       }
-    }
-    finish(errors);
-  });
-
-  nativeTest('int32 inputs give float32 results: unary, binary (int32 op int32 and mixed), scalar, clamp, reduce', () => {
-    const gen = new Generator(160);
-    const errors: string[] = [];
-    const shape = [3, 4];
-    const xi = randInt32(gen, 12, -5, 6);
-    const yi = randInt32(gen, 12, -3, 4);
-    const yf = smallInts(gen, 12, -3, 4);
-    for (const op of UNARY) {
-      if (op === 'log' || op === 'sqrt' || op === 'rsqrt') continue; // NaN/Inf for negatives: covered elsewhere
-      collect(errors, () => compareBackends(`unary ${op} of int32`, [i32in(xi, shape)], [{ shape }], (k, [s]) => k.unary(op, s!, shape)));
-    }
-    for (const op of BINARY) {
-      const tol = COMPARISONS.has(op) ? EXACT : F32;
-      collect(errors, () =>
-        compareBackends(`binary ${op} int32 op int32`, [i32in(xi, shape), i32in(yi, shape)], [{ shape, tol }], (k, [a, b]) => k.binary(op, a!, shape, b!, shape, shape)),
-      );
-      collect(errors, () =>
-        compareBackends(`binary ${op} int32 op float32 [4]`, [i32in(xi, shape), f(yf.subarray(0, 4), [4])], [{ shape, tol }], (k, [a, b]) => k.binary(op, a!, shape, b!, [4], shape)),
-      );
-      for (const reverse of [false, true]) {
-        collect(errors, () =>
-          compareBackends(`scalar ${op} int32 s=2 reverse=${reverse}`, [i32in(xi, shape)], [{ shape, tol }], (k, [a]) => k.scalar(op, a!, shape, 2, reverse)),
-        );
-      }
-    }
-    collect(errors, () => compareBackends('clamp int32 [-2, 3]', [i32in(xi, shape)], [{ shape, tol: EXACT }], (k, [a]) => k.clamp(a!, shape, -2, 3)));
-    for (const op of REDUCE) {
-      collect(errors, () => compareBackends(`reduce ${op} int32 axis 1`, [i32in(xi, shape)], [{ shape: [3, 1] }], (k, [a]) => k.reduce(op, a!, shape, [1])));
     }
     finish(errors);
   });
