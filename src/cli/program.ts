@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command as Commander, CommanderError, Option } from 'commander';
 import { nativeAvailable, setBackend } from '../index.js';
+import { addonError } from '../backend/native/addon.js';
+import { nativeFix } from '../backend/native/status.js';
 import { CliError, UsageError, stringFlag, type ParsedArgs } from './args.js';
 import { GLOBAL_OPTIONS, type Command, type OptionSpec } from './command.js';
 import { modelsCommand } from './models.js';
@@ -201,7 +203,7 @@ export function parse(argv: readonly string[]): Invocation | number {
 function selectBackend(value: string | undefined): void {
   if (value === undefined) return; // the library's default: native when available, CONVNET_BACKEND honoured
   if (value === 'native' && !nativeAvailable()) {
-    throw new CliError('--backend native: the native addon is not built (run npm run build:native, or use --backend reference)');
+    throw new CliError(`--backend native: ${addonError}; fix: ${nativeFix(addonError)} (or use --backend reference)`);
   }
   setBackend(value as 'native' | 'reference');
 }
