@@ -33,6 +33,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
+import { REFERENCE_SLOWDOWN, fallbackNotice, nativeFix } from '../src/backend/native/status.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'convnet-install-'));
@@ -198,4 +199,23 @@ test('npm pack, then npm install of the tarball without a compiler, trains on th
   );
   assert.equal(chosen.stdout.trim(), '2');
   assert.equal(chosen.stderr, '');
+});
+
+test('the fallback notice names the slowdown, the reason and the fix for each way the addon can be missing', () => {
+  // Node's message when the prebuild is there but Debian's libdnnl2 is not.
+  const noLib = 'native addon failed to load: libdnnl.so.2: cannot open shared object file: No such file or directory';
+  assert.equal(nativeFix(noLib, true), 'sudo apt-get install libdnnl2');
+  assert.equal(nativeFix(noLib, false), 'sudo apt-get install libdnnl2');
+  // No prebuild for this platform and no local build: build from source, the npm way or the checkout's way.
+  const none = 'no native addon for linux-arm64 (neither prebuilt nor built from source)';
+  assert.equal(nativeFix(none, true), 'sudo apt-get install libdnnl-dev g++ make && npm rebuild convnet --foreground-scripts');
+  assert.equal(nativeFix(none, false), 'sudo apt-get install libdnnl-dev g++ make && npm run build:native');
+  // Any other load failure (an addon built for another glibc, say) is fixed by a build from source too.
+  assert.match(nativeFix("native addon failed to load: /lib/libc.so.6: version `GLIBC_2.38' not found", true), /libdnnl-dev g\+\+ make && npm rebuild convnet/);
+  const line = fallbackNotice(noLib, true);
+  assert.ok(!line.includes('\n'), 'one line');
+  assert.equal(
+    line,
+    `convnet: using the TypeScript backend, about ${REFERENCE_SLOWDOWN.factor}x slower than the native one (${REFERENCE_SLOWDOWN.on}): ${noLib}; fix: sudo apt-get install libdnnl2 (CONVNET_BACKEND=reference silences this)`,
+  );
 });
