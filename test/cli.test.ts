@@ -135,6 +135,7 @@ test('typos: "did you mean" for a command and for an option, one line, exit code
     [['train', 'lenet', '--epoch', '2'], /^convnet: unknown option '--epoch' for 'convnet train' \(did you mean --epochs\?\)/],
     [['summary', 'lenet', '--jsno'], /^convnet: unknown option '--jsno' for 'convnet summary' \(did you mean --json\?\)/],
     [['bench', 'lenet', '--bakend', 'reference'], /\(did you mean --backend\?\)/],
+    [['help', 'sumary'], /^convnet: unknown command 'sumary' \(did you mean summary\?\)/],
   ];
   const runs = await Promise.all(cases.map(([argv]) => convnet(argv)));
   cases.forEach(([argv, message], i) => {

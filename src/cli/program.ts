@@ -185,12 +185,16 @@ function checkValues(argv: readonly string[], inv: Invocation): void {
  * @example parse(['train', 'lenet', '--epochs', '2']) // { command: trainCommand, args: { flags: { epochs: '2' }, positionals: ['lenet'] } }
  */
 export function parse(argv: readonly string[]): Invocation | number {
+  // `convnet help <command>` is `convnet <command> --help` (so a mistyped name gets a suggestion).
+  if (argv[0] === 'help' && argv.length > 1) {
+    argv = commands.some((c) => c.name === argv[1]) ? [argv[1]!, '--help'] : [argv[1]!];
+  }
   let inv: Invocation | null = null;
   const program = buildProgram((i) => (inv = i));
   try {
     program.parse([...argv], { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError && DONE_CODES.has(e.code)) return 0;
+    if (e instanceof CommanderError && DONE_CODES.has(e.code)) return e.exitCode;
     throw e;
   }
   if (inv === null) throw new UsageError('missing command (see convnet --help)');
