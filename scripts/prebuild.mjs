@@ -57,9 +57,10 @@ try {
   const r = spawnSync(process.execPath, args, { stdio: ['ignore', 2, 2], env });
   if (r.status !== 0 || !existsSync(out)) {
     console.error(`prebuild: prebuildify failed (see the output above); expected ${out}`);
-    process.exit(r.status || 1);
+    process.exitCode = r.status || 1; // not process.exit(): the temporary copy is removed below
+  } else {
+    console.error(`prebuild: ${out.slice(root.length + 1)} (${(statSync(out).size / 1e6).toFixed(1)} MB)`);
   }
-  console.error(`prebuild: ${out.slice(root.length + 1)} (${(statSync(out).size / 1e6).toFixed(1)} MB)`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
