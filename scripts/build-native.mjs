@@ -1,18 +1,54 @@
-// Builds the oneDNN addon (native/) with node-gyp. Skips the build when the addon is newer than
-// every source file, so repeated set-up runs are fast. Exits non-zero with a clear message when
-// oneDNN's headers are missing (install Debian's libdnnl-dev).
+// Builds the oneDNN addon (native/) with node-gyp into native/build/Release.
+//
+// In a checkout (`npm run build:native`, scripts/setup.sh): skips the build when the addon is newer
+// than every source file, so repeated set-up runs are fast; exits non-zero with a clear message when
+// oneDNN's headers are missing (install Debian's libdnnl-dev) or the compiler fails.
+//
+// With --install (the package's `install` script, run by `npm install` / `npm rebuild convnet`):
+// the addon is optional. Nothing is built when an addon already loads (the prebuild shipped in
+// native/prebuilds, or an earlier build); otherwise it is built from source when oneDNN's headers
+// and a compiler are there; when they are not, or the build fails, one line says so and the install
+// still succeeds (the TypeScript backend is used).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join, dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = join(root, 'native');
 const out = join(native, 'build', 'Release', 'convnet_native.node');
+const install = process.argv.includes('--install');
+
+/** In --install mode a problem is one line and exit 0; in a checkout it is an error. */
+function fail(message, code = 1) {
+  if (install) {
+    console.warn(`convnet: ${message}; the TypeScript backend will be used (fix: sudo apt-get install libdnnl-dev g++ make && npm rebuild convnet --foreground-scripts)`);
+    process.exit(0);
+  }
+  console.error(`build-native: ${message}`);
+  process.exit(code);
+}
+
+function onPath(cmd) {
+  return (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, cmd)));
+}
+
+if (install) {
+  const require = createRequire(import.meta.url);
+  try {
+    require(require('node-gyp-build').path(native));
+    process.exit(0); // the prebuild (or an earlier build) loads: nothing to build
+  } catch {
+    // no addon for this system, or it cannot load (no libdnnl.so.2): try a build from source
+  }
+  const missing = ['c++', 'make'].filter((c) => !onPath(c));
+  if (!existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) missing.unshift("oneDNN's headers");
+  if (missing.length > 0) fail(`no prebuilt native addon loads here and it cannot be built from source (missing: ${missing.join(', ')})`);
+}
 
 if (!existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) {
-  console.error('build-native: oneDNN headers not found; install them with: apt-get install libdnnl-dev');
-  process.exit(1);
+  fail('oneDNN headers not found; install them with: apt-get install libdnnl-dev');
 }
 
 const sources = [join(native, 'binding.gyp'), ...readdirSync(join(native, 'src')).map((f) => join(native, 'src', f))];
@@ -24,11 +60,11 @@ if (existsSync(out) && !process.argv.includes('--force')) {
   }
 }
 
-const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+// node-gyp: the project's (a checkout's devDependency), else the one npm runs install scripts with.
+const local = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+const gyp = existsSync(local) ? local : process.env.npm_config_node_gyp;
+if (gyp === undefined || !existsSync(gyp)) fail('node-gyp not found (run this through npm, e.g. npm rebuild convnet)');
 const args = [gyp, existsSync(out) ? 'build' : 'rebuild', '--directory', native, `--jobs=${process.env.JOBS ?? 'max'}`];
 if (existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
-if (r.status !== 0) {
-  console.error('build-native: node-gyp failed (see the compiler output above)');
-  process.exit(r.status ?? 1);
-}
+if (r.status !== 0) fail('node-gyp failed to build the native addon (see the compiler output above)', r.status ?? 1);

@@ -2,8 +2,8 @@
 # One-stop set-up for convnet on Debian bookworm: installs the Debian packages the project needs
 # (oneDNN headers, a C++ toolchain, the Fashion-MNIST dataset, Chromium for the dashboard's browser
 # test) when they are missing, runs `npm ci`
-# when node_modules is stale, and builds the native addon and the TypeScript. Idempotent and fast
-# when nothing is missing.
+# when node_modules is stale, and builds the native addon (the local build, and the prebuild the npm
+# package ships) and the TypeScript. Idempotent and fast when nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 node scripts/build-native.mjs
+# The prebuilt addon the npm package ships (test/install.test.ts packs and installs it).
+node scripts/prebuild.mjs
 echo "setup: compiling TypeScript"
 npx tsc -p tsconfig.json
 echo "setup: done"

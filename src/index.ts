@@ -22,16 +22,23 @@ export {
 } from './backend/index.js';
 export type {
   Kernels,
+  KernelName,
+  KernelDTypes,
   Storage,
   Shape,
   DType,
+  FloatDType,
   HostArray,
   UnaryOp,
   BinaryOp,
   ReduceOp,
   Conv2dParams,
   Pool2dParams,
+  PoolResult,
+  BatchNormTrainResult,
+  BatchNormGrads,
 } from './backend/kernels.js';
+export { UNARY_OPS, BINARY_OPS, REDUCE_OPS } from './backend/kernels.js';
 export * as data from './data/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';

@@ -6,6 +6,7 @@
 import type { Kernels } from './kernels.js';
 import { referenceKernels } from './reference/index.js';
 import { addon, addonError } from './native/addon.js';
+import { noticeFallback } from './native/status.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
 import { nativeDTypes } from './native/dtypes.js';
@@ -38,7 +39,9 @@ function initial(): Kernels {
   if (env !== undefined && env !== '') {
     throw new Error(`CONVNET_BACKEND must be 'native' or 'reference', got '${env}'`);
   }
-  return addon !== null ? native() : referenceKernels;
+  if (addon !== null) return native();
+  noticeFallback(); // one line on stderr: the slower backend runs, and how to get the native one
+  return referenceKernels;
 }
 
 let current: Kernels | null = null;

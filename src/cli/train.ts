@@ -27,14 +27,13 @@ import {
   CliError,
   UsageError,
   boolFlag,
-  expectPositionals,
   intFlag,
   parseIntList,
   positiveFlag,
   stringFlag,
   type ParsedArgs,
 } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { batchSizeOption, type Command } from './command.js';
 import { FASHION_MNIST, loadData, resolveDataArg, type CliData } from './data.js';
 import { ProgressBar } from './progress.js';
 import { RUN_FILES, metricsLine, runConfigOf, type RunConfig } from './run-dir.js';
@@ -200,7 +199,6 @@ async function saveEpoch(
 }
 
 async function train(args: ParsedArgs): Promise<number> {
-  expectPositionals(args, 'train', 1, 1, '<model>');
   const name = args.positionals[0]!;
   lookupModel(name);
   const given = readFlags(args);
@@ -301,46 +299,27 @@ async function train(args: ParsedArgs): Promise<number> {
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a model (Fashion-MNIST or an image folder), with curves, filters and checkpoints',
-  flags: {
-    data: 'string',
-    epochs: 'string',
-    lr: 'string',
-    'batch-size': 'string',
-    resize: 'string',
-    'limit-train': 'string',
-    'limit-val': 'string',
-    seed: 'string',
-    out: 'string',
-    resume: 'boolean',
-    dashboard: 'boolean',
-    port: 'string',
-  },
-  help: `Usage: convnet train <model> [options]
-
-Trains a zoo model (see convnet models) with minibatch SGD, the lecture's recipe: 10 epochs,
-batch 128, the model's learning rate, Fashion-MNIST resized to the model's input size.
-After every epoch the run folder gets:
-  metrics.jsonl            one JSON line per epoch: epoch, train_loss, val_loss, val_acc, images_per_s, seconds
-  curves.svg, curves.png   training / validation loss and validation accuracy against the epoch
-  filters.png              the learned first-layer convolution filters
-  model.safetensors        the weights (PyTorch names)
-  checkpoint.safetensors   weights + optimizer + epoch + generator states, for --resume
-
-Options:
-  --data fashion-mnist|DIR  the data: Fashion-MNIST (default), or a folder with one sub-folder
-                            per class (80/20 train/validation split by --seed)
-  --epochs N                total epochs (default ${DEFAULT_EPOCHS}; with --resume: the new total)
-  --lr X                    learning rate (default: the model's, see convnet models)
-  --batch-size N            images per batch (default ${DEFAULT_BATCH_SIZE})
-  --resize H[,W]            image size fed to the model (default: the model's input size)
-  --limit-train N           train on the first N training images only (quick runs)
-  --limit-val N             validate on the first N validation images only
-  --seed N                  seed of the initial weights, shuffles and split (default: random, recorded)
-  --out DIR                 run folder (default runs/<model>-<date>-<time>)
-  --resume                  continue the run in --out DIR from its checkpoint (same weights,
-                            optimizer state, epoch, generator states and data order)
-  --dashboard               serve a live page of the curves on 127.0.0.1
-  --port P                  the dashboard's port (default: a free one)
-${GLOBAL_HELP}`,
+  description: `Trains a zoo model (see convnet models) with minibatch SGD, the lecture's recipe: ${DEFAULT_EPOCHS} epochs, batch ${DEFAULT_BATCH_SIZE}, the model's learning rate, Fashion-MNIST resized to the model's input size. After every epoch the run folder gets:
+  metrics.jsonl           one JSON line per epoch: epoch, train_loss, val_loss,
+                          val_acc, images_per_s, seconds
+  curves.svg, curves.png  training / validation loss and validation accuracy
+  filters.png             the learned first-layer convolution filters
+  model.safetensors       the weights (PyTorch names)
+  checkpoint.safetensors  weights + optimizer + epoch + generators, for --resume`,
+  arguments: [{ name: '<model>', help: 'a zoo model (see convnet models)' }],
+  options: [
+    { name: 'data', value: 'fashion-mnist|DIR', help: 'the data: Fashion-MNIST (default), or a folder with one sub-folder per class (80/20 train/validation split by --seed)' },
+    { name: 'epochs', value: 'N', help: `total epochs (default ${DEFAULT_EPOCHS}; with --resume: the new total)` },
+    { name: 'lr', value: 'X', help: "learning rate (default: the model's, see convnet models)" },
+    batchSizeOption(String(DEFAULT_BATCH_SIZE)),
+    { name: 'resize', value: 'H[,W]', help: "image size fed to the model (default: the model's input size)" },
+    { name: 'limit-train', value: 'N', help: 'train on the first N training images only (quick runs)' },
+    { name: 'limit-val', value: 'N', help: 'validate on the first N validation images only' },
+    { name: 'seed', value: 'N', help: 'seed of the initial weights, shuffles and split (default: random, recorded)' },
+    { name: 'out', value: 'DIR', help: 'run folder (default runs/<model>-<date>-<time>)' },
+    { name: 'resume', help: 'continue the run in --out DIR from its checkpoint (same weights, optimizer state, epoch, generator states and data order)' },
+    { name: 'dashboard', help: 'serve a live page of the curves on 127.0.0.1' },
+    { name: 'port', value: 'P', help: "the dashboard's port (default: a free one)" },
+  ],
   run: train,
 };

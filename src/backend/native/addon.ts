@@ -1,5 +1,6 @@
 /**
- * Loads the oneDNN addon (native/build/Release/convnet_native.node) and defines the native Storage.
+ * Loads the oneDNN addon (a local build in native/build/Release, else the prebuild shipped in
+ * native/prebuilds/<platform>-<arch>/) and defines the native Storage.
  * When the addon is missing or fails to load, `addon` is null and `addonError` says why; the
  * backend selector then falls back to the reference backend.
  */
@@ -42,11 +43,11 @@ export function hd(s: Storage | null): Handle {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type NativeAddon = Record<string, (...args: any[]) => any>;
 
-function findAddon(): string | null {
+/** The package's `native` folder (binding.gyp, sources, prebuilds/, build/): beside package.json. */
+function nativeDir(): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'native', 'build', 'Release', 'convnet_native.node');
-    if (existsSync(candidate)) return candidate;
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return join(dir, 'native');
     dir = dirname(dir);
   }
   return null;
@@ -55,11 +56,21 @@ function findAddon(): string | null {
 let loaded: NativeAddon | null = null;
 let error = '';
 try {
-  const path = findAddon();
-  if (path === null) {
-    error = 'native addon not built (run: npm run build:native)';
+  const dir = nativeDir();
+  if (dir === null) {
+    error = 'native addon not found (no native/ folder beside package.json)';
   } else {
-    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+    // node-gyp-build picks a local build (native/build/Release) first, else the prebuild for this
+    // platform shipped in the package (native/prebuilds/<platform>-<arch>/), and throws if neither.
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+    let path: string | null = null;
+    try {
+      path = nodeGypBuild.path(dir);
+    } catch {
+      error = `no native addon for ${process.platform}-${process.arch} (neither prebuilt nor built from source)`;
+    }
+    if (path !== null) loaded = require(path) as NativeAddon;
   }
 } catch (e) {
   error = `native addon failed to load: ${(e as Error).message}`;
