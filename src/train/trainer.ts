@@ -34,6 +34,22 @@ export interface DataModuleLike {
   valLoader(): BatchSource;
 }
 
+/**
+ * What data-parallel training plugs into `fit` (`dist.DistributedDataParallel` implements it): each
+ * process runs this same loop on its own shard of every batch, and these hooks make the processes
+ * agree. Without it `fit` trains in this process alone.
+ */
+export interface DataParallelHooks {
+  /** Number of processes training together (each gets 1/worldSize of every global batch). */
+  readonly worldSize: number;
+  /** Runs after backward, before clipping and the optimizer step: leaves the global gradients in `.grad`. */
+  afterBackward(): void;
+  /** Runs before each validation pass (e.g. to give every process rank 0's batch-norm statistics). */
+  beforeValidation(): void;
+  /** Elementwise sums of `values` over all processes (the epoch's loss and accuracy sums). */
+  sum(values: readonly number[]): number[];
+}
+
 /** Options of the `Trainer`. */
 export interface TrainerOptions {
   /** Number of passes over the training set. */
@@ -50,6 +66,8 @@ export interface TrainerOptions {
   limitValBatches?: number;
   /** Print one line per epoch: `true` for `console.log`, or a function receiving the lines. */
   log?: boolean | ((line: string) => void);
+  /** Data-parallel training over several processes (see `DataParallelHooks`). */
+  dataParallel?: DataParallelHooks;
 }
 
 /** One epoch's results. */
@@ -82,7 +100,7 @@ export interface BatchEvent {
   numBatches: number | null;
   /** This batch's training loss. */
   loss: number;
-  /** Images trained on so far in this epoch. */
+  /** Images trained on so far in this epoch (by all processes, in data-parallel training). */
   images: number;
   /** Seconds since the epoch started. */
   elapsed: number;
@@ -200,6 +218,7 @@ function checkedTrainStep(
   batch: Batch,
   gradientClipVal: number,
   check: (loss: number) => void,
+  parallel?: DataParallelHooks,
 ): number {
   return tidy(() => {
     const loss = model.trainingStep(batch);
@@ -207,6 +226,7 @@ function checkedTrainStep(
     check(value);
     optimizer.zeroGrad();
     loss.backward();
+    parallel?.afterBackward();
     if (gradientClipVal > 0) clipGradNorm(model.parameters(), gradientClipVal);
     optimizer.step();
     return value;
@@ -335,6 +355,9 @@ export class Trainer extends EventEmitter {
     const log = this.#opts.log === true ? (l: string) => console.log(l) : this.#opts.log || null;
     const limitTrain = this.#opts.limitTrainBatches ?? Infinity;
     const limitVal = this.#opts.limitValBatches ?? Infinity;
+    const parallel = this.#opts.dataParallel;
+    // Every process trains on equal shards (the sampler pads), so the world's count is ours times its size.
+    const world = parallel?.worldSize ?? 1;
     const records: EpochRecord[] = [...(opts.records ?? [])];
     for (let epoch = startEpoch + 1; epoch <= this.maxEpochs; epoch++) {
       const t0 = performance.now();
@@ -348,17 +371,25 @@ export class Trainer extends EventEmitter {
       await forEachBatch(loader, limitTrain, (batch) => {
         const n = batch.x.shape[0]!;
         batchIndex++;
-        const loss = checkedTrainStep(model, optimizer, batch, this.gradientClipVal, (value) => {
-          if (!Number.isFinite(value)) throw new NonFiniteLossError(epoch, batchIndex, value, currentLr(optimizer, model));
-        });
+        const loss = checkedTrainStep(
+          model,
+          optimizer,
+          batch,
+          this.gradientClipVal,
+          (value) => {
+            if (!Number.isFinite(value)) throw new NonFiniteLossError(epoch, batchIndex, value, currentLr(optimizer, model));
+          },
+          parallel,
+        );
         lossSum += loss * n;
-        images += n;
+        images += n * world;
         const elapsed = (performance.now() - t0) / 1000;
         this.#emit({ type: 'batch', epoch, batch: batchIndex, numBatches, loss, images, elapsed, imagesPerSec: images / elapsed });
       });
       const trainSeconds = (performance.now() - t0) / 1000;
 
       model.eval();
+      parallel?.beforeValidation();
       let valLossSum = 0;
       let valCorrect = 0;
       let valImages = 0;
@@ -374,6 +405,10 @@ export class Trainer extends EventEmitter {
         valCorrect += a * n;
         valImages += n;
       });
+      if (parallel !== undefined) {
+        // The world's sums: this process's loss sum covers its own shard (images / world of them).
+        [lossSum, valLossSum, valCorrect, valImages] = parallel.sum([lossSum, valLossSum, valCorrect, valImages]);
+      }
       const record: EpochRecord = {
         epoch,
         trainLoss: images > 0 ? lossSum / images : NaN,
