@@ -242,7 +242,8 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
   const resume = given.resume ? readResumePoint(name, dir) : null;
   const config = runSettings(name, given, resume, drawn.seed);
   const done = resume?.state.epoch ?? 0;
-  const entries: Record<string, unknown> = { model: name, run: config, resumedAfterEpoch: done, syncBn: given.syncBn, backend: getBackend().name };
+  // Flat, so that a difference reads "lr 0.2 vs 0.1".
+  const entries: Record<string, unknown> = { model: name, ...config, resumedAfterEpoch: done, syncBn: given.syncBn, backend: getBackend().name };
   if (resume !== null) {
     entries.checkpoint = fingerprint(JSON.stringify([resume.state.generator, resume.state.dataGenerator, resume.state.records]));
   }
@@ -287,7 +288,6 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
     if (given.lr !== undefined) optimizer.lr = given.lr;
     if (resume.state.dataGenerator !== null) data.generator.setState(resume.state.dataGenerator);
   }
-  if (world.rank === 0) mkdirSync(dir, { recursive: true });
   return { dir, resume, config, done, data, model, optimizer, entries };
 }
 
@@ -362,6 +362,7 @@ async function trainIn(world: World, name: string, given: GivenFlags, drawn: { s
       if (lead) console.log(`${dir}: already trained ${done} of ${config.epochs} epochs; nothing to do (raise --epochs to continue)`);
       return 0;
     }
+    if (lead) mkdirSync(dir, { recursive: true });
     // Rank 0's weights everywhere, and gradient averaging after every backward.
     const ddp = world.isDistributed ? new DistributedDataParallel(model, world) : null;
 
