@@ -339,7 +339,10 @@ async function train(args: ParsedArgs): Promise<number> {
       return e.exitCode;
     }
     // One line naming this rank and the cause; MPI_Abort brings the other ranks down.
-    if (world.isDistributed) world.abort(e, e instanceof CliError ? e.exitCode : 1);
+    if (world.isDistributed) {
+      if (args.flags.verbose === true && e instanceof Error && e.stack !== undefined) console.error(e.stack);
+      world.abort(e, e instanceof CliError ? e.exitCode : 1);
+    }
     throw e;
   }
 }
