@@ -277,4 +277,9 @@ test('ranks started differently, or a rank that cannot start, are refused before
   assert.equal(r2.status, 1, r2.stderr);
   assertOneLine(r2.stderr, `convnet: rank 1 of 2 on HOST: --resume: no checkpoint.safetensors in ${dir} (nothing to resume)`);
   assert.equal(existsSync(dir), false);
+  // Every rank fails the same way: one line (rank 0's), through --nproc's filter of mpirun's notices.
+  const r3 = await run(convnet(['train', 'lenet', ...SMALL, '--epochs', '1', '--out', dir, '--nproc', '3']));
+  assert.equal(r3.status, 2, r3.stderr);
+  assert.equal(r3.stderr.trim().split('\n').length, 1, r3.stderr);
+  assertOneLine(r3.stderr, 'convnet: rank 0 of 3 on HOST: --batch-size 32 is the global batch and must be divisible by the 3 processes');
 });

@@ -14,7 +14,7 @@ import { FASHION_MNIST_LABELS, loadFashionMnistSplit } from '../data/fashion-mni
 import { ImageFolder } from '../data/image-folder.js';
 import { DistributedSampler } from '../dist/sampler.js';
 import type { DataModuleLike } from '../train/trainer.js';
-import { CliError } from './args.js';
+import { CliError, UsageError } from './args.js';
 
 /** The `--data` value naming the built-in dataset. */
 export const FASHION_MNIST = 'fashion-mnist';
@@ -71,7 +71,7 @@ export class CliData implements DataModuleLike {
    */
   shard(rank: number, worldSize: number): void {
     if (this.config.batchSize % worldSize !== 0) {
-      throw new CliError(`--batch-size ${this.config.batchSize} is the global batch and must be divisible by the ${worldSize} processes`);
+      throw new UsageError(`--batch-size ${this.config.batchSize} is the global batch and must be divisible by the ${worldSize} processes`);
     }
     this.shard_ = { rank, worldSize };
     this.train_ = null;
