@@ -153,8 +153,13 @@ test('a world of one: collectives return their input, start-up checks pass, the 
 
   const params = [cn.zeros([1000]).requiresGrad_(), cn.zeros([10]).requiresGrad_(), cn.zeros([2000]).requiresGrad_(), cn.zeros([5]).requiresGrad_()];
   // Buckets of ~4 kB (1000 floats) in reverse order of registration: a bucket closes once it is full.
+  // (The first bucket's default cap of 1 MB is above 4 kB: it gets 4 kB too.)
   const r = new GradientReducer(params, world, { bucketCapMb: 0.004 });
   assert.deepEqual(r.buckets, [[params[3], params[2]], [params[1], params[0]]]);
+  // The first bucket (the last layers) is smaller, so that communication starts early (DDP's 1 MB).
+  const four = [0, 1, 2, 3].map(() => cn.zeros([500]).requiresGrad_());
+  assert.deepEqual(new GradientReducer(four, world, { bucketCapMb: 0.004, firstBucketCapMb: 0.002 }).buckets, [[four[3]], [four[2], four[1]], [four[0]]]);
+  assert.deepEqual(new GradientReducer(four, world, { bucketCapMb: 0.004, firstBucketCapMb: 1 }).buckets, [[four[3], four[2]], [four[1], four[0]]]);
   cn.tidy(() => sum(params[0]!).backward());
   r.finish();
   assert.deepEqual(Array.from(params[0]!.grad!.toArray().subarray(0, 2)), [1, 1]);
