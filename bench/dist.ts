@@ -211,16 +211,22 @@ function main(args: Args): void {
   }
 
   console.log(`\nextrapolation to N machines (ring allreduce of the gradients over each machine's link; measured here: ${busbw.toFixed(2)} GB/s bus bandwidth on shared memory):`);
-  console.log('| model | gradient MB | N | compute ms/step at B/N | ' + args.linkGbps.map((g) => `allreduce ms at ${g} Gb/s`).join(' | ') + ' |');
-  console.log('|---|---:|---:|---:|' + args.linkGbps.map(() => '---:').join('|') + '|');
+  console.log(
+    '| model | gradient MB | N | compute ms/step at B/N | allreduce ms at the measured bus bandwidth | ' +
+      args.linkGbps.map((g) => `allreduce ms at ${g} Gb/s`).join(' | ') +
+      ' |',
+  );
+  console.log('|---|---:|---:|---:|---:|' + args.linkGbps.map(() => '---:').join('|') + '|');
   for (const { model, single, over } of rows) {
     const mb = over.gradientMB as number;
     // Compute per image on one machine of this kind (the 1-process run uses all its cores).
     const msPerImage = 1000 / (single.imagesPerSec as number);
     for (const n of [2, 4, 8, 16]) {
       const compute = (msPerImage * args.batchSize) / n;
-      const comm = args.linkGbps.map((g) => fmt(((2 * (n - 1)) / n) * mb * 1e6 / ((g * 1e9) / 8) * 1e3, 0));
-      console.log(`| ${model} | ${fmt(mb)} | ${n} | ${fmt(compute, 0)} | ${comm.join(' | ')} |`);
+      // A ring allreduce moves 2(N-1)/N x the bytes over each link.
+      const ringMs = (bytesPerSecond: number): string => fmt((((2 * (n - 1)) / n) * mb * 1e6 * 1e3) / bytesPerSecond, 0);
+      const comm = args.linkGbps.map((g) => ringMs((g * 1e9) / 8));
+      console.log(`| ${model} | ${fmt(mb)} | ${n} | ${fmt(compute, 0)} | ${ringMs(busbw * 1e9)} | ${comm.join(' | ')} |`);
     }
   }
   console.log(
