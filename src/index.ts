@@ -18,6 +18,8 @@ export {
   nativeAvailable,
   emptyCache,
   memoryCached,
+  setNumThreads,
+  getNumThreads,
   type BackendName,
 } from './backend/index.js';
 export type {
@@ -46,3 +48,4 @@ export * as train from './train/index.js';
 export * as models from './models/index.js';
 export * as io from './io/index.js';
 export * as onnx from './onnx/index.js';
+export * as dist from './dist/index.js';

@@ -170,8 +170,9 @@ test('train writes metrics.jsonl, curves, filters, weights and a checkpoint', as
   assert.equal(lines.length, 2);
   lines.forEach((line, i) => {
     const m = JSON.parse(line) as Record<string, number>;
-    assert.deepEqual(Object.keys(m), ['epoch', 'train_loss', 'val_loss', 'val_acc', 'images_per_s', 'seconds']);
+    assert.deepEqual(Object.keys(m), ['epoch', 'train_loss', 'val_loss', 'val_acc', 'images_per_s', 'seconds', 'world_size']);
     assert.equal(m.epoch, i + 1);
+    assert.equal(m.world_size, 1); // one process (several: test/dist-mpi.test.ts)
     for (const k of ['train_loss', 'val_loss', 'images_per_s', 'seconds']) assert.ok(Number.isFinite(m[k]) && m[k]! > 0, `${k} = ${m[k]}`);
     assert.ok(m.val_acc! >= 0 && m.val_acc! <= 1);
   });

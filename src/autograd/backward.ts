@@ -2,6 +2,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { noGrad } from './grad-mode.js';
+import { anyPostAccumulateGradHooks, runPostAccumulateGradHooks } from './hooks.js';
 
 /** Options of `backward`. */
 export interface BackwardOptions {
@@ -66,18 +67,28 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
   noGrad(() => {
     if (root.isLeaf) {
       accumulateLeaf(root, seed!, seed !== userSeed);
+      if (anyPostAccumulateGradHooks()) runPostAccumulateGradHooks(root);
       return;
     }
     const grads = new Map<Tensor, Tensor>([[root, seed!]]);
-    for (const t of topoOrder(root)) {
+    const order = topoOrder(root);
+    // Only when post-accumulate hooks exist: how many graph edges may still deliver into each leaf.
+    const pending = anyPostAccumulateGradHooks() ? leafEdges(order) : null;
+    for (const t of order) {
       const g = grads.get(t);
       grads.delete(t);
       const node = t.gradFn;
-      if (g === undefined || node === null) continue;
+      if (g === undefined || node === null) {
+        if (pending !== null && node !== null) for (const input of node.inputs) settleLeaf(pending, input, false);
+        continue;
+      }
       const gs = node.backward(g);
       node.inputs.forEach((input, i) => {
         const gi = gs[i] ?? null;
-        if (gi === null) return;
+        if (gi === null) {
+          if (pending !== null) settleLeaf(pending, input, false);
+          return;
+        }
         if (input === null || !input.requiresGrad) {
           if (gi !== g) gi.dispose();
           return;
@@ -91,6 +102,7 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
         const owned = gi === g ? copyOf(gi) : gi;
         if (input.isLeaf) {
           accumulateLeaf(input, owned, true);
+          if (pending !== null) settleLeaf(pending, input, true);
         } else {
           const prev = grads.get(input);
           if (prev === undefined) {
@@ -106,6 +118,32 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
       if (!opts.retainGraph) node.release();
     }
   });
+}
+
+/** Per leaf that requires grad: edges of the graph still to deliver, and whether one delivered. */
+type LeafEdges = Map<Tensor, { left: number; got: boolean }>;
+
+function leafEdges(order: readonly Tensor[]): LeafEdges {
+  const m: LeafEdges = new Map();
+  for (const t of order) {
+    for (const input of t.gradFn?.inputs ?? []) {
+      if (input === null || !input.isLeaf || !input.requiresGrad) continue;
+      const e = m.get(input);
+      if (e === undefined) m.set(input, { left: 1, got: false });
+      else e.left++;
+    }
+  }
+  return m;
+}
+
+/** One edge into `input` is done; after the last one a leaf that received a gradient runs its hooks. */
+function settleLeaf(pending: LeafEdges, input: Tensor | null, delivered: boolean): void {
+  if (input === null) return;
+  const e = pending.get(input);
+  if (e === undefined) return;
+  e.left--;
+  e.got ||= delivered;
+  if (e.left === 0 && e.got) runPostAccumulateGradHooks(input);
 }
 
 function copyOf(t: Tensor): Tensor {

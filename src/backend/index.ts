@@ -95,3 +95,19 @@ export function emptyCache(): void {
 export function memoryCached(): number {
   return addon?.memoryCached() ?? 0;
 }
+
+/**
+ * Sets the number of threads the native kernels use (OpenMP threads of the calling thread), as
+ * PyTorch's `torch.set_num_threads`; data-parallel runs give each process its share of the cores.
+ * The reference backend is single-threaded: a no-op there (and without the addon).
+ * @example cn.setNumThreads(1);
+ */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setNumThreads: the number of threads must be an integer >= 1, got ${n}`);
+  addon?.setNumThreads(n);
+}
+
+/** Threads the native kernels use (1 without the addon). */
+export function getNumThreads(): number {
+  return addon?.getNumThreads() ?? 1;
+}

@@ -40,7 +40,7 @@ export {
   type PixelArray,
 } from './pipeline.js';
 export { Dataset, resizeTarget, type ResizeSpec, type PipelineOptions, type ArrayDatasetInit } from './dataset.js';
-export { DataLoader, EpochIterator, type Batch, type DataLoaderOptions } from './loader.js';
+export { DataLoader, EpochIterator, type Batch, type DataLoaderOptions, type Sampler } from './loader.js';
 export { textLabels, type DataModule } from './module.js';
 export { FashionMNIST, FashionMNISTData, type FashionMNISTOptions, type FashionMNISTFactory } from './fashion-mnist.js';
 export { ImageFolder, ImageFolderData, IMAGE_EXTENSIONS, type ImageFolderOptions } from './image-folder.js';

@@ -27,5 +27,6 @@ export {
   type OptimizerLike,
   type DataModuleLike,
   type BatchSource,
+  type DataParallelHooks,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';

@@ -35,6 +35,22 @@ export interface DataModuleLike {
   valLoader(): BatchSource;
 }
 
+/**
+ * What data-parallel training plugs into `fit` (`dist.DistributedDataParallel` implements it): each
+ * process runs this same loop on its own shard of every batch, and these hooks make the processes
+ * agree. Without it `fit` trains in this process alone.
+ */
+export interface DataParallelHooks {
+  /** Number of processes training together (each gets 1/worldSize of every global batch). */
+  readonly worldSize: number;
+  /** Runs after backward, before clipping and the optimizer step: leaves the global gradients in `.grad`. */
+  afterBackward(): void;
+  /** Runs before each validation pass (e.g. to give every process rank 0's batch-norm statistics). */
+  beforeValidation(): void;
+  /** Elementwise sums of `values` over all processes (the epoch's loss and accuracy sums). */
+  sum(values: readonly number[]): number[];
+}
+
 /** Options of the `Trainer`. */
 export interface TrainerOptions {
   /** Number of passes over the training set. */
@@ -58,6 +74,8 @@ export interface TrainerOptions {
    * update, so with `logEvery: 1` a diverged batch is never applied.
    */
   logEvery?: number;
+  /** Data-parallel training over several processes (see `DataParallelHooks`). */
+  dataParallel?: DataParallelHooks;
 }
 
 /** One epoch's results. */
@@ -90,7 +108,7 @@ export interface BatchEvent {
   numBatches: number | null;
   /** Mean training loss of the batches since the previous event (weighted by batch size). */
   loss: number;
-  /** Images trained on so far in this epoch. */
+  /** Images trained on so far in this epoch (by all processes, in data-parallel training). */
   images: number;
   /** Seconds since the epoch started. */
   elapsed: number;
@@ -213,12 +231,14 @@ function lossStep(
   batch: Batch,
   gradientClipVal: number,
   check: ((loss: Tensor) => void) | null,
+  parallel?: DataParallelHooks,
 ): Tensor {
   return tidy(() => {
     const loss = model.trainingStep(batch);
     check?.(loss);
     optimizer.zeroGrad();
     loss.backward();
+    parallel?.afterBackward();
     if (gradientClipVal > 0) clipGradNorm(model.parameters(), gradientClipVal);
     optimizer.step();
     return loss.detach();
@@ -362,6 +382,9 @@ export class Trainer extends EventEmitter {
     const limitTrain = this.#opts.limitTrainBatches ?? Infinity;
     const limitVal = this.#opts.limitValBatches ?? Infinity;
     const logEvery = this.#logEvery;
+    const parallel = this.#opts.dataParallel;
+    // Every process trains on equal shards (the sampler pads), so the world's count is ours times its size.
+    const world = parallel?.worldSize ?? 1;
     const records: EpochRecord[] = [...(opts.records ?? [])];
     for (let epoch = startEpoch + 1; epoch <= this.maxEpochs; epoch++) {
       const t0 = performance.now();
@@ -408,8 +431,8 @@ export class Trainer extends EventEmitter {
             if (!due || l.kernels.toHost === undefined) return;
             const v = l.item();
             if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, batchIndex, v, currentLr(optimizer, model));
-          });
-          images += n;
+          }, parallel);
+          images += n * world;
           pending.push({ loss, n, batch: batchIndex });
           if (due) await readPending();
         });
@@ -420,6 +443,7 @@ export class Trainer extends EventEmitter {
       const trainSeconds = (performance.now() - t0) / 1000;
 
       model.eval();
+      parallel?.beforeValidation();
       // Validation sums stay on the backend ([loss * n, correct]) and are read once per epoch.
       let valSums: Tensor | null = null;
       let valImages = 0;
@@ -447,6 +471,10 @@ export class Trainer extends EventEmitter {
         const sums = valSums as Tensor;
         [valLossSum, valCorrect] = [...(await sums.data())] as [number, number];
         sums.dispose();
+      }
+      if (parallel !== undefined) {
+        // The world's sums: this process's loss sum covers its own shard (images / world of them).
+        [lossSum, valLossSum, valCorrect, valImages] = parallel.sum([lossSum, valLossSum, valCorrect, valImages]);
       }
       const record: EpochRecord = {
         epoch,
