@@ -9,8 +9,8 @@ const layers = [
   ['autograd'],
   ['ops'],
   ['nn', 'io'],
-  ['optim', 'data', 'onnx', 'dist'],
-  ['train'],
+  ['optim', 'data', 'onnx'],
+  ['dist', 'train'],
   ['models', 'viz'],
   ['cli'],
 ];

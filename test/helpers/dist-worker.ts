@@ -168,7 +168,7 @@ async function throwCase(world: World): Promise<void> {
   cn.manualSeed(1);
   const model = createModel('lenet');
   cn.tidy(() => void model.applyInit([cn.zeros([1, 1, 28, 28])]));
-  const trainer = new Trainer({ maxEpochs: 100, dataParallel: new DistributedDataParallel(model, world) });
+  const trainer = new Trainer({ maxEpochs: 100, logEvery: 1, dataParallel: new DistributedDataParallel(model, world) });
   trainer.on('batch', (e) => {
     if (world.rank === 1 && e.batch === 2) throw new Error('boom at step 2');
   });
