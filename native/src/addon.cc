@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPool(env, exports);
   InitBatchNorm(env, exports);
   InitResize(env, exports);
+  InitOptim(env, exports);
   return exports;
 }
 

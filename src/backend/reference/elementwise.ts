@@ -44,6 +44,9 @@ export function unaryFn(op: UnaryOp): (v: number) => number {
       return sigmoid;
     case 'tanh':
       return Math.tanh;
+    case 'hardswish':
+      // PyTorch's float32 sequence x * min(max(x + 3, 0), 6) / 6, each step rounded to float32
+      return (v) => Math.fround(Math.fround(v * Math.min(Math.max(Math.fround(v + 3), 0), 6)) / 6);
     default:
       throw new Error(`reference backend: unknown unary op '${String(op)}'`);
   }

@@ -15,6 +15,7 @@ import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackw
 import { batchNormBackward, batchNormInference, batchNormTrain } from './norm.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { resizeBilinear, resizeBilinearBackward } from './resize.js';
+import { adamStep, sgdStep } from './optim.js';
 
 export { RefStorage } from './storage.js';
 
@@ -104,4 +105,6 @@ export const referenceKernels: Kernels = {
   softmaxBackward,
   resizeBilinear,
   resizeBilinearBackward,
+  sgdStep,
+  adamStep,
 };
