@@ -10,10 +10,12 @@
 // Algorithm per layer (as cuDNN's benchmark mode): each direction (forward, backward-data,
 // backward-weights) of each geometry runs oneDNN's direct algorithm or its f32 Winograd F(4x4,3x3)
 // (`algorithm::convolution_winograd`, 2.6-2.8x faster on the 3x3 stride-1 layers where it exists).
-// oneDNN 2.6 implements Winograd only for: 2-D, 3x3 kernels, stride 1, no dilation, groups 1,
-// padding <= 1 on every side, f32, AVX-512 (avx512_core) CPUs; channel counts that are not a
-// multiple of 16 are zero-padded by oneDNN (src/dst nChw16c, weights OIhw16i16o: the same blocked
-// layouts the direct AVX-512 kernels use, so the blocked activation chains stay intact). In 'auto'
+// oneDNN 2.6 implements Winograd (its jit_avx512_core_f32_wino_conv_4x3 kernels, all three
+// directions) only for: 2-D, 3x3 kernels, stride 1, no dilation, groups 1, padding <= 1 on every
+// side, f32, AVX-512 (avx512_core) CPUs; channel counts that are not a multiple of 16 are
+// zero-padded by oneDNN. Per its sources the training primitives take src/dst as nChw16c and
+// weights as OIhw16i16o, the layouts of the direct AVX-512 kernels, so blocked activation chains
+// stay intact (and where a layout does differ, the timing below charges the reorder). In 'auto'
 // mode the first call of a geometry and direction times both candidates a few times on the call's
 // real inputs, including the reorders each candidate needs from the inputs' actual layouts and,
 // when a candidate's output layout differs from the direct one's, a reorder of its output to that
@@ -169,7 +171,13 @@ std::string winogradShapeIssue(const ConvGeom& g) {
   return "";
 }
 
-const char* kNoWinogradCpu = "oneDNN 2.6 has no f32 Winograd convolution for this CPU (it needs AVX-512)";
+/** Why oneDNN gave no Winograd primitive for a shape that qualifies. */
+const char* noWinogradHere() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto need = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  return (isa & need) == need ? "oneDNN declined Winograd for this shape"
+                              : "oneDNN 2.6 has no f32 Winograd convolution for this CPU (it needs AVX-512)";
+}
 
 /**
  * A cache of entries that may not exist (a Winograd primitive oneDNN does not implement is cached
@@ -331,7 +339,7 @@ Algo chooseAlgo(const char* direction, const ConvGeom& g, bool bias, const std::
   c.mode = g_mode;
   const std::string shapeIssue = winogradShapeIssue(g);
   const bool wino = available(Algo::Winograd);
-  const std::string noWino = "Winograd unavailable: " + (shapeIssue.empty() ? std::string(kNoWinogradCpu) : shapeIssue);
+  const std::string noWino = "Winograd unavailable: " + (shapeIssue.empty() ? std::string(noWinogradHere()) : shapeIssue);
   if (g_mode == Mode::Direct) {
     c.algo = Algo::Direct;
     c.reason = "forced direct";
@@ -540,7 +548,7 @@ Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
     auto* wdd = bwdDataEntry(g, Algo::Winograd);
     auto* ww = bwdWeiEntry(g, false, Algo::Winograd);
     const std::string issue = winogradShapeIssue(g);
-    wo.Set("reason", issue.empty() ? (wf ? "" : kNoWinogradCpu) : issue.c_str());
+    wo.Set("reason", issue.empty() ? (wf ? "" : noWinogradHere()) : issue.c_str());
     wo.Set("forward", wf ? Napi::Value(Napi::String::New(env, wf->pd.impl_info_str())) : env.Null());
     wo.Set("backwardData", wdd ? Napi::Value(Napi::String::New(env, wdd->pd.impl_info_str())) : env.Null());
     wo.Set("backwardWeights", ww ? Napi::Value(Napi::String::New(env, ww->pd.impl_info_str())) : env.Null());
