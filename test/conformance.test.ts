@@ -13,7 +13,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DType, HostArray, KernelName, Kernels, Shape, Storage } from '../src/backend/kernels.js';
+import { UNARY_OPS, type DType, type HostArray, type KernelName, type Kernels, type Shape, type Storage } from '../src/backend/kernels.js';
 import { backendByName, nativeAvailable } from '../src/backend/index.js';
 import { Generator } from '../src/tensor/random.js';
 import { bfloat16ToFloat32, float32ToBfloat16 } from '../src/tensor/dtype.js';
@@ -66,7 +66,7 @@ const cases: Case[] = [
   { kernel: 'full', name: 'full', ints: true, ins: [{ shape: [1] }], run: (k, [x]) => [k.full([2, 3], x!.dtype, 3)], outs: [[2, 3]] },
   { kernel: 'dispose', name: 'dispose (implicit in every case)', ints: true, ins: [{ shape: [2] }], run: (k, [x]) => k.reshape(x!, [2], [2]), outs: [[2]] },
   { kernel: 'memoryInUse', name: 'memoryInUse (implicit)', ints: true, ins: [{ shape: [2] }], run: (k, [x]) => k.reshape(x!, [2], [1, 2]), outs: [[1, 2]] },
-  ...(['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sign', 'square', 'reciprocal', 'relu', 'sigmoid', 'tanh'] as const).map(
+  ...UNARY_OPS.map(
     (op): Case => ({ kernel: 'unary', name: `unary ${op}`, floatOnly: true, ins: [{ shape: [3, 17], gen: ['log', 'sqrt', 'rsqrt'].includes(op) ? P : N }], run: (k, [x]) => k.unary(op, x!, [3, 17]), outs: [[3, 17]] }),
   ),
   ...(['add', 'sub', 'mul', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq'] as const).map(
@@ -116,6 +116,30 @@ const cases: Case[] = [
   { kernel: 'softmax', name: 'softmax and logSoftmax axis 1', floatOnly: true, ins: [{ shape: [4, 10, 3] }], run: (k, [x]) => [k.softmax(x!, [4, 10, 3], 1, false), k.softmax(x!, [4, 10, 3], 1, true)], outs: [[4, 10, 3], [4, 10, 3]] },
   { kernel: 'softmaxBackward', name: 'softmaxBackward (both)', floatOnly: true, ins: [{ shape: [4, 10] }, { shape: [4, 10], gen: P }], run: (k, [dy, y]) => [k.softmaxBackward(dy!, y!, [4, 10], 1, false), k.softmaxBackward(dy!, y!, [4, 10], 1, true)], outs: [[4, 10], [4, 10]], slack: 4 },
   { kernel: 'resizeBilinear', name: 'resizeBilinear up and down', floatOnly: true, ins: [{ shape: [2, 3, 5, 6] }], run: (k, [x]) => [k.resizeBilinear(x!, [2, 3, 5, 6], [8, 4])], outs: [[2, 3, 8, 4]] },
+  {
+    kernel: 'sgdStep',
+    name: 'sgdStep (momentum, nesterov, weight decay; first step makes the buffer)',
+    floatOnly: true,
+    ins: [{ shape: [3, 4] }, { shape: [3, 4] }, { shape: [5] }, { shape: [5] }],
+    run: (k, [p0, g0, p1, g1]) => {
+      const h = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true, maximize: false };
+      const bufs = k.sgdStep([p0!, p1!], [g0!, g1!], [null, null], [[3, 4], [5]], h);
+      const again = k.sgdStep([p0!, p1!], [g0!, g1!], bufs, [[3, 4], [5]], h);
+      return [k.reshape(p0!, [3, 4], [3, 4]), k.reshape(p1!, [5], [5]), ...again];
+    },
+    outs: [[3, 4], [5], [3, 4], [5]],
+  },
+  {
+    kernel: 'adamStep',
+    name: 'adamStep (AdamW, two steps)',
+    floatOnly: true,
+    ins: [{ shape: [4, 3] }, { shape: [4, 3] }, { shape: [4, 3] }, { shape: [4, 3], gen: P }],
+    run: (k, [p, g, m, v]) => {
+      for (const step of [1, 2]) k.adamStep([p!], [g!], [m!], [v!], [[4, 3]], { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: true, maximize: false, step });
+      return [k.reshape(p!, [4, 3], [4, 3]), k.reshape(m!, [4, 3], [4, 3]), k.reshape(v!, [4, 3], [4, 3])];
+    },
+    outs: [[4, 3], [4, 3], [4, 3]],
+  },
   { kernel: 'resizeBilinearBackward', name: 'resizeBilinearBackward', floatOnly: true, ins: [{ shape: [2, 3, 8, 4] }], run: (k, [dy]) => k.resizeBilinearBackward(dy!, [2, 3, 5, 6], [8, 4]), outs: [[2, 3, 5, 6]], slack: 4 },
 ];
 

@@ -16,7 +16,10 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BinaryOp, Conv2dParams, DType, Kernels, Pool2dParams, ReduceOp, Shape, Storage, UnaryOp } from '../src/backend/kernels.js';
+import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from '../src/backend/kernels.js';
+import type { AdamHyper, BinaryOp, Conv2dParams, DType, Kernels, Pool2dParams, ReduceOp, SgdHyper, Shape, Storage, UnaryOp } from '../src/backend/kernels.js';
+import { addon } from '../src/backend/native/addon.js';
+import { nativeOpNames } from '../src/backend/native/general.js';
 import {
   ChainRecorder,
   calledNativeKernels,
@@ -97,10 +100,10 @@ function onRef(inputs: readonly In[], outs: readonly Out[], call: (k: Kernels, s
   return runKernel(ref, inputs, call, outs) as Float32Array[];
 }
 
-const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sign', 'square', 'reciprocal', 'relu', 'sigmoid', 'tanh'];
-const BINARY: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq'];
+const UNARY: readonly UnaryOp[] = UNARY_OPS;
+const BINARY: readonly BinaryOp[] = BINARY_OPS;
 const COMPARISONS = new Set<BinaryOp>(['gt', 'ge', 'lt', 'le', 'eq']);
-const REDUCE: ReduceOp[] = ['sum', 'mean', 'max', 'min'];
+const REDUCE: readonly ReduceOp[] = REDUCE_OPS;
 
 /** Inputs in the domain of a unary op. */
 function unaryInput(gen: Generator, op: UnaryOp, n: number): Float32Array {
@@ -116,6 +119,12 @@ function unaryInput(gen: Generator, op: UnaryOp, n: number): Float32Array {
     }
     case 'exp':
       return randn(gen, n, 3);
+    case 'hardswish': {
+      // both clamps (x <= -3, x >= 3), the kinks themselves and exact zeros
+      const x = randn(gen, n, 3);
+      for (let j = 0; j < n; j += 5) x[j] = [-3, 3, 0, -1.5, 6][(j / 5) % 5]!;
+      return x;
+    }
     case 'sign':
     case 'relu': {
       const x = randn(gen, n, 2);
@@ -264,6 +273,23 @@ describe('memory kernels (native vs reference)', () => {
 });
 
 describe('elementwise kernels (native vs reference)', () => {
+  nativeTest("the addon's op name lists (its integer op codes) are the contract's UNARY_OPS, BINARY_OPS, REDUCE_OPS in order", () => {
+    const names = nativeOpNames(addon!);
+    assert.deepEqual(names.unary, [...UNARY_OPS], 'unary op codes');
+    assert.deepEqual(names.binary, [...BINARY_OPS], 'binary op codes');
+    assert.deepEqual(names.reduce, [...REDUCE_OPS], 'reduce op codes');
+  });
+
+  test('hardswish (reference) against PyTorch 1.13 values: x * relu6(x + 3) / 6', () => {
+    // torch.nn.functional.hardswish(torch.tensor([-4, -3, -1.5, -0.5, 0, 0.5, 1, 2.9, 3, 4])) (torch 1.13):
+    // [-0, -0, -0.375, -0.2083333, 0, 0.2916667, 0.6666667, 2.8516667, 3, 4]
+    const x = Float32Array.from([-4, -3, -1.5, -0.5, 0, 0.5, 1, 2.9, 3, 4]);
+    const [y] = onRef([f(x, [10])], [{ shape: [10] }], (k, [s]) => k.unary('hardswish', s!, [10]));
+    assertClose(y!, [0, 0, -0.375, -0.20833333, 0, 0.29166666, 0.6666667, 2.8516667, 3, 4], { atol: 1e-7, rtol: 1e-7 }, 'hardswish');
+    const [nan] = onRef([f(Float32Array.from([NaN]), [1])], [{ shape: [1] }], (k, [s]) => k.unary('hardswish', s!, [1]));
+    assert.ok(Number.isNaN(nan![0]), 'hardswish(NaN) is NaN');
+  });
+
   for (const op of UNARY) {
     // The larger blocked shapes (past the libm size limit) take oneDNN's jit over the physical
     // buffer and then re-zero the padded channel tail; the small ones the scalar loops.
@@ -289,7 +315,7 @@ describe('elementwise kernels (native vs reference)', () => {
 
   nativeTest('unary on special values (0, -0, ±Infinity, overflow)', () => {
     const x = Float32Array.from([0, -0, Infinity, -Infinity, 1e-30, -1e30, 88, 89, -104, 1e30, -3.5, 2.25]);
-    const ops: UnaryOp[] = ['neg', 'exp', 'abs', 'sign', 'square', 'relu', 'sigmoid', 'tanh'];
+    const ops: UnaryOp[] = ['neg', 'exp', 'abs', 'sign', 'square', 'relu', 'sigmoid', 'tanh', 'hardswish'];
     const errors: string[] = [];
     for (const op of ops) {
       collect(errors, () => compareBackends(`unary ${op} special values [${Array.from(x).join(', ')}]`, [f(x, [12])], [{ shape: [12] }], (k, [s]) => k.unary(op, s!, [12])));
@@ -2533,6 +2559,46 @@ function hostStatsF64(x: Float64Array, shape: Shape): { mean: Float64Array; vari
   }
   return { mean, variance };
 }
+
+// ---- fused optimizer updates (the exhaustive cases, PyTorch trajectories and layouts: optim-fused.test.ts)
+
+describe('fused optimizer updates (native vs reference)', () => {
+  /** Runs 3 in-place steps on backend k; returns the parameters (and state) after the last. */
+  const steps = (k: Kernels, kind: 'sgd' | 'adam', shapes: Shape[], p0: Float32Array[], grads: Float32Array[], blockedGrads: boolean): Float32Array[] => {
+    const params = shapes.map((s, i) => k.fromHost(p0[i]!, s, 'float32'));
+    const gs = shapes.map((s, i) => {
+      const g = k.fromHost(grads[i]!, s, 'float32');
+      if (!blockedGrads || s.length !== 4 || k !== native) return g;
+      const b = blockedCopy(k, g, s, true);
+      k.dispose(g);
+      return b;
+    });
+    let bufs: (Storage | null)[] = shapes.map(() => null);
+    const m = shapes.map((s) => k.full(s, 'float32', 0));
+    const v = shapes.map((s) => k.full(s, 'float32', 0));
+    const sgd: SgdHyper = { lr: 0.05, momentum: 0.9, dampening: 0, weightDecay: 1e-3, nesterov: true, maximize: false };
+    for (let t = 1; t <= 3; t++) {
+      if (kind === 'sgd') bufs = k.sgdStep(params, gs, bufs, shapes, sgd);
+      else k.adamStep(params, gs, m, v, shapes, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, maximize: false, step: t } as AdamHyper);
+    }
+    const out = [...params, ...(kind === 'sgd' ? (bufs as Storage[]) : [...m, ...v])].map((s, i) => k.toHost!(s, shapes[i % shapes.length]!) as Float32Array);
+    for (const s of [...params, ...gs, ...m, ...v, ...(bufs.filter((b) => b !== null) as Storage[])]) k.dispose(s);
+    return out;
+  };
+  for (const kind of ['sgd', 'adam'] as const) {
+    nativeTest(`${kind === 'sgd' ? 'sgdStep (momentum, nesterov, weight decay)' : 'adamStep (AdamW)'}: 3 steps on [5], [3, 7] and [8, 6, 3, 3] with a blocked 4-D gradient`, (nk) => {
+      const shapes: Shape[] = [[5], [3, 7], [8, 6, 3, 3]];
+      const gen = new Generator(kind === 'sgd' ? 3100 : 3200);
+      const p0 = shapes.map((s) => randn(gen, numel(s)));
+      const grads = shapes.map((s) => randn(gen, numel(s), 0.5));
+      const m0 = nk.memoryInUse();
+      const r = steps(ref, kind, shapes, p0, grads, false);
+      const n = steps(nk, kind, shapes, p0, grads, true);
+      assert.equal(nk.memoryInUse(), m0, 'native memory returns to its start');
+      r.forEach((e, i) => assertClose(n[i]!, e, { atol: 1e-6, rtol: 1e-5 }, `${kind} result ${i}`));
+    });
+  }
+});
 
 // Runs last: every kernel of the contract was called on the native backend by the tests above.
 test('coverage: every kernel of the Kernels contract was exercised on the native backend', (t) => {

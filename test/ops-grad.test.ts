@@ -111,6 +111,8 @@ const cases: Case[] = [
   { name: 'sigmoid', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.sigmoid() },
   { name: 'tanh', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.tanh() },
   { name: 'silu', inputs: (g) => [rn([2, 3], g)], fn: (a) => cn.silu(a!) },
+  // Away from the kinks at -3 and 3 (values spread over [-6, 6]).
+  { name: 'hardswish', inputs: () => [vals([-5.5, -3.5, -2.25, -0.75, 0.5, 1.75, 2.9, 3.6, 5], true)], fn: (a) => a!.hardswish() },
   { name: 'softmax dim 1', inputs: (g) => [rn([2, 4], g)], fn: (a) => a!.softmax(1) },
   { name: 'softmax dim 0 (3-D)', inputs: (g) => [rn([3, 2, 2], g)], fn: (a) => cn.softmax(a!, 0) },
   { name: 'logSoftmax', inputs: (g) => [rn([2, 4], g)], fn: (a) => a!.logSoftmax(-1) },

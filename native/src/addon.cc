@@ -29,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPool(env, exports);
   InitBatchNorm(env, exports);
   InitResize(env, exports);
+  InitOptim(env, exports);
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   return exports;

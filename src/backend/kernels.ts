@@ -19,7 +19,8 @@
  *   logically.
  * - Every kernel returns fresh storages owned by the caller (who eventually calls `dispose`).
  *   `reshape` may return a storage that shares memory with its input; disposing either one must
- *   leave the other valid. No kernel writes into its operands.
+ *   leave the other valid. The only kernels that write into their operands are the fused optimizer
+ *   updates (`sgdStep`, `adamStep`), which update parameters and state IN PLACE.
  * - Comparison ops return 1/0 in the operands' dtype; a comparison with a NaN operand is 0 (IEEE).
  * - NaN propagates as in PyTorch (maximum/minimum, reductions), with one documented exception:
  *   the native backend's `relu` and `maxPool2d` use oneDNN primitives, which drop NaN.
@@ -47,14 +48,20 @@ export interface Storage {
   readonly dtype: DType;
 }
 
-/** Elementwise functions of one argument (one table: the native addon exports its list, a test compares). */
+/**
+ * Elementwise functions of one argument, in the order of the native addon's op codes (the addon
+ * exports its list; a test checks it equals this one). `hardswish` is PyTorch's x * relu6(x + 3) / 6.
+ */
 export const UNARY_OPS = [
   'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sign', 'square', 'reciprocal', 'relu', 'sigmoid', 'tanh',
+  'hardswish',
 ] as const;
+/** Elementwise functions of one argument. */
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
-/** Elementwise functions of two arguments (NumPy broadcasting). Comparisons give 1/0. */
+/** Elementwise functions of two arguments (with NumPy broadcasting). Comparisons give 1/0. */
 export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq'] as const;
+/** Elementwise functions of two arguments (with NumPy broadcasting). Comparisons give 1/0. */
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
 /** Reductions over a set of axes. */
@@ -99,6 +106,30 @@ export interface BatchNormGrads {
   dx: Storage;
   dgamma: Storage;
   dbeta: Storage;
+}
+
+/** Hyperparameters of one fused SGD update (PyTorch's torch.optim.SGD rule). */
+export interface SgdHyper {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+/** Hyperparameters of one fused Adam/AdamW update (PyTorch's rule, amsgrad off). */
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** AdamW: decoupled weight decay p <- p * (1 - lr * weightDecay) instead of the L2 term. */
+  decoupled: boolean;
+  maximize: boolean;
+  /** The step number t (1 on the first update) for the bias corrections. */
+  step: number;
 }
 
 /**
@@ -232,6 +263,29 @@ export interface Kernels {
   // ---- resampling -----------------------------------------------------------------------
   resizeBilinear(x: Storage, shape: Shape, out: [number, number]): Storage;
   resizeBilinearBackward(dy: Storage, shape: Shape, out: [number, number]): Storage;
+
+  // ---- fused optimizer updates (IN PLACE; one call per parameter group) ----------------
+  /**
+   * torch.optim.SGD's update for every parameter of a group: with d = grad (negated when maximize)
+   * + weightDecay·p; when momentum != 0: buf = d on the first step (`bufs[i]` is null: a new buffer
+   * is returned in its place), else buf = momentum·buf + (1 - dampening)·d, and d = buf (or
+   * d + momentum·buf when nesterov); p -= lr·d. Parameters, grads and buffers are float32 (one
+   * shape per index). Returns the momentum buffers (the same storages, or new ones on the first
+   * step; empty when momentum is 0).
+   */
+  sgdStep(params: readonly Storage[], grads: readonly Storage[], bufs: readonly (Storage | null)[], shapes: readonly Shape[], h: SgdHyper): Storage[];
+  /**
+   * torch.optim.Adam / AdamW's update (amsgrad off) for every parameter of a group, in place on
+   * params, expAvg and expAvgSq (float32).
+   */
+  adamStep(
+    params: readonly Storage[],
+    grads: readonly Storage[],
+    expAvg: readonly Storage[],
+    expAvgSq: readonly Storage[],
+    shapes: readonly Shape[],
+    h: AdamHyper,
+  ): void;
 }
 
 /** Names of the kernels (every member of `Kernels` that is a function). */

@@ -1,10 +1,10 @@
-/** Activations: relu, sigmoid, tanh, silu, softmax and logSoftmax. */
+/** Activations: relu, sigmoid, tanh, hardswish, silu, softmax and logSoftmax. */
 import type { Shape, Storage } from '../backend/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, normAxis } from '../tensor/shape.js';
 import { defineOp } from './op.js';
 import { attr } from './onnx-api.js';
-import { mul } from './elementwise.js';
+import { add, div, ge, gt, le, mul } from './elementwise.js';
 import { installMethods } from './method.js';
 
 /** Declares an activation whose backward is a fused kernel on the saved output y. */
@@ -32,6 +32,25 @@ export const sigmoid = defineActivation('sigmoid', 'Sigmoid', (k, dy, y, shape) 
 
 /** Hyperbolic tangent; gradient 1 - y^2 (`tanhBackward` on the saved output). */
 export const tanh = defineActivation('tanh', 'Tanh', (k, dy, y, shape) => k.tanhBackward(dy, y, shape));
+
+/**
+ * Hardswish, as `torch.nn.functional.hardswish`: x * relu6(x + 3) / 6 (one kernel). Its gradient is
+ * PyTorch's: 0 for x < -3, x / 3 + 1/2 for -3 <= x <= 3, and 1 above.
+ * @example hardswish(x)
+ */
+export const hardswish = defineOp({
+  name: 'hardswish',
+  kernel: 'unary',
+  ints: 'float',
+  setup: (x: Tensor) => ({ inputs: [x], params: { shape: x?.shape }, shape: x?.shape }),
+  forward: (k, [x], p) => k.unary('hardswish', x as Storage, p.shape),
+  backward: (gy, c) => {
+    const x = c.inputs[0] as Tensor;
+    const slope = add(mul(mul(ge(x, -3), le(x, 3)), add(div(x, 3), 0.5)), gt(x, 3));
+    return [mul(gy, slope)];
+  },
+  onnx: (g) => g.node('HardSwish', [g.name(g.inputs[0]!)]),
+});
 
 /**
  * SiLU (swish): x * sigmoid(x), as `torch.nn.functional.silu`. Made of two ops, so it needs no
@@ -70,6 +89,7 @@ declare module '../tensor/tensor.js' {
     sigmoid(): Tensor;
     tanh(): Tensor;
     silu(): Tensor;
+    hardswish(): Tensor;
     softmax(dim?: number): Tensor;
     logSoftmax(dim?: number): Tensor;
   }
@@ -87,6 +107,9 @@ installMethods({
   },
   silu() {
     return silu(this);
+  },
+  hardswish() {
+    return hardswish(this);
   },
   softmax(dim?: number) {
     return softmax(this, dim);

@@ -31,7 +31,7 @@ export {
   type Operand,
   type ClampOptions,
 } from './elementwise.js';
-export { relu, sigmoid, tanh, silu, softmax, logSoftmax } from './activation.js';
+export { relu, sigmoid, tanh, hardswish, silu, softmax, logSoftmax } from './activation.js';
 export {
   sum,
   mean,

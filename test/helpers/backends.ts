@@ -46,6 +46,17 @@ export function layoutOf(s: Storage): string | null {
   return typeof f === 'function' ? String(f(s.h)) : null;
 }
 
+/**
+ * True when the zero-padded area of a native blocked storage (e.g. the channel tail of nChw16c with
+ * C % 16 != 0) holds only zeros, as every kernel assumes; true for dense layouts and other backends.
+ */
+export function paddingIsZero(s: Storage): boolean {
+  if (addon === null || !(s instanceof NativeStorage)) return true;
+  const f = addon.paddingIsZero;
+  if (typeof f !== 'function') throw new Error('the native addon has no paddingIsZero (rebuild it: npm run build:native)');
+  return Boolean(f(s.h));
+}
+
 /** True when `s` is a native storage in a blocked (non row-major) layout. */
 export function isBlocked(s: Storage): boolean {
   return layoutOf(s)?.startsWith('blocked') ?? false;

@@ -72,4 +72,6 @@ export const metaKernels: Kernels = {
   softmaxBackward: (dy) => m(dy),
   resizeBilinear: (x) => m(x),
   resizeBilinearBackward: (dy) => m(dy),
+  sgdStep: (_p, _g, bufs, _s, h) => (h.momentum === 0 ? [] : bufs.map((b) => b ?? new MetaStorage('float32'))),
+  adamStep: () => undefined,
 };

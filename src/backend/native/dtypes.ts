@@ -17,4 +17,5 @@ export const nativeDTypes: KernelDTypes = {
   maxPool2d: F, maxPool2dBackward: F, avgPool2d: F, avgPool2dBackward: F, adaptiveAvgPool2d: F, adaptiveAvgPool2dBackward: F,
   batchNormTrain: F, batchNormInference: F, batchNormBackward: F, softmax: F, softmaxBackward: F,
   resizeBilinear: F, resizeBilinearBackward: F,
+  sgdStep: F, adamStep: F,
 };

@@ -15,8 +15,8 @@ export function sigmoid(v: number): number {
   return e / (1 + e);
 }
 
-/** The scalar function of a unary op (PyTorch semantics, incl. sign(0) = 0 and relu = max(x, 0)). */
-export function unaryFn(op: UnaryOp): (v: number) => number {
+/** The scalar function of a unary op (PyTorch semantics, incl. sign(0) = 0 and relu = max(x, 0)); `r` rounds intermediate steps to the dtype. */
+export function unaryFn(op: UnaryOp, r: (v: number) => number = (v) => v): (v: number) => number {
   switch (op) {
     case 'neg':
       return (v) => -v;
@@ -44,6 +44,9 @@ export function unaryFn(op: UnaryOp): (v: number) => number {
       return sigmoid;
     case 'tanh':
       return Math.tanh;
+    case 'hardswish':
+      // PyTorch's sequence x * min(max(x + 3, 0), 6) / 6, each step rounded to the dtype
+      return (v) => r(r(v * Math.min(Math.max(r(v + 3), 0), 6)) / 6);
     default:
       throw new Error(`reference backend: unknown unary op '${String(op)}'`);
   }
@@ -85,7 +88,7 @@ export function binaryFn(op: BinaryOp): (a: number, b: number) => number {
 export function unary(op: UnaryOp, x: Storage, shape: Shape): Storage {
   const xd = fl(x);
   const n = numel(shape);
-  const fn = unaryFn(op);
+  const fn = unaryFn(op, rounder(x.dtype));
   const y = allocFloat(x, n);
   for (let i = 0; i < n; i++) y[i] = fn(xd[i]!);
   return wrap(y);

@@ -15,6 +15,7 @@ import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackw
 import { batchNormBackward, batchNormInference, batchNormTrain } from './norm.js';
 import { softmax, softmaxBackward } from './softmax.js';
 import { resizeBilinear, resizeBilinearBackward } from './resize.js';
+import { adamStep, sgdStep } from './optim.js';
 
 export { RefStorage } from './storage.js';
 
@@ -68,6 +69,7 @@ const dtypes: KernelDTypes = {
   maxPool2d: F, maxPool2dBackward: F, avgPool2d: F, avgPool2dBackward: F, adaptiveAvgPool2d: F, adaptiveAvgPool2dBackward: F,
   batchNormTrain: F, batchNormInference: F, batchNormBackward: F, softmax: F, softmaxBackward: F,
   resizeBilinear: F, resizeBilinearBackward: F,
+  sgdStep: ['float32'], adamStep: ['float32'],
 };
 
 /** The pure-TypeScript implementation of every kernel. */
@@ -119,4 +121,6 @@ export const referenceKernels: Kernels = {
   softmaxBackward,
   resizeBilinear,
   resizeBilinearBackward,
+  sgdStep,
+  adamStep,
 };
