@@ -3,6 +3,7 @@
  * backend (plain TypeScript) is used otherwise, or when chosen with `CONVNET_BACKEND=reference`
  * or `setBackend('reference')`.
  */
+import { readFileSync } from 'node:fs';
 import type { Kernels } from './kernels.js';
 import { referenceKernels } from './reference/index.js';
 import { addon, addonError } from './native/addon.js';
@@ -110,4 +111,33 @@ export function setNumThreads(n: number): void {
 /** Threads the native kernels use (1 without the addon). */
 export function getNumThreads(): number {
   return addon?.getNumThreads() ?? 1;
+}
+
+/**
+ * Whether backend `k` can run bfloat16 mixed precision at speed: it needs bfloat16 conv/matmul
+ * kernels, and on the native backend a CPU with AVX-512 BF16 or AMX (oneDNN runs bf16 on older CPUs
+ * only through slow reference code).
+ * @example bf16Support(getBackend()) // { ok: false, why: 'this CPU has no AVX-512 BF16 or AMX' }
+ */
+export function bf16Support(k: Kernels): { ok: boolean; why: string } {
+  if (!k.dtypes.conv2d.includes('bfloat16') || !k.dtypes.linear.includes('bfloat16')) {
+    return { ok: false, why: `the '${k.name}' backend has no bfloat16 convolution and linear kernels` };
+  }
+  if (k.name === 'native' && !cpuHasBf16()) return { ok: false, why: 'this CPU has no AVX-512 BF16 or AMX' };
+  return { ok: true, why: '' };
+}
+
+let bf16Flag: boolean | null = null;
+
+/** True when the CPU advertises avx512_bf16 or amx_bf16 (Linux /proc/cpuinfo). */
+function cpuHasBf16(): boolean {
+  if (bf16Flag === null) {
+    try {
+      const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+      bf16Flag = flags.includes('avx512_bf16') || flags.includes('amx_bf16');
+    } catch {
+      bf16Flag = false;
+    }
+  }
+  return bf16Flag;
 }
