@@ -1,16 +1,22 @@
 /**
  * Convolution throughput of the native (oneDNN) backend at the AlexNet (1-channel, as in the
- * lecture) and VGG-11 layer shapes, through the same NativeStorage/kernel adapter the library uses.
+ * lecture) and VGG-11 layer shapes, through the same NativeStorage/kernel adapter the library uses,
+ * per algorithm: oneDNN's direct one, its f32 Winograd (where it exists: 3x3 stride-1 layers on
+ * AVX-512 CPUs), and the per-layer automatic choice (`auto`, which times both once and caches the
+ * faster per direction; the row shows what it chose).
  *
- *   node dist/bench/conv.js [--batch 128] [--layers alexnet|vgg|all] [--iters 3]
+ *   node dist/bench/conv.js [--batch 128] [--layers alexnet|vgg|all] [--iters 3] [--algos direct,winograd,auto]
  *
- * For every layer it times forward, backward-data and backward-weights and prints GFLOP/s with
- * FLOPs = 2 * N * O * OH * OW * (C / groups) * KH * KW. Inputs are laid out as they are in a real
- * network: the first layer's input comes plain from the host, deeper layers' inputs and every dy
- * arrive in oneDNN's blocked layout (as produced by the previous conv/pool/relu).
+ * For every layer and algorithm it times forward, backward-data and backward-weights and prints
+ * GFLOP/s with FLOPs = 2 * N * O * OH * OW * (C / groups) * KH * KW (Winograd's are "effective"
+ * GFLOP/s: the direct algorithm's FLOPs over Winograd's time). A direction where the forced
+ * algorithm does not exist prints "n/a". Inputs are laid out as in a real network: the first
+ * layer's input comes plain from the host, deeper layers' inputs and every dy arrive in oneDNN's
+ * blocked layout (as produced by the previous conv/pool/relu).
  */
 import { addon, addonError, hd, ns, type NativeAddon } from '../src/backend/native/addon.js';
 import { nnKernels } from '../src/backend/native/nn.js';
+import { convAlgos, setConvAlgo, type ConvAlgoChoice, type ConvAlgoMode } from '../src/backend/native/conv-algo.js';
 import type { Conv2dParams, Storage } from '../src/backend/kernels.js';
 
 interface Layer {
@@ -70,8 +76,9 @@ function main(): void {
   const batch = Number(arg('batch', '128'));
   const iters = Math.max(1, Number(arg('iters', '3')));
   const which = arg('layers', 'all');
-  if (!Number.isInteger(batch) || batch < 1 || !['alexnet', 'vgg', 'all'].includes(which)) {
-    console.error('usage: node dist/bench/conv.js [--batch N] [--layers alexnet|vgg|all] [--iters N]');
+  const algos = arg('algos', 'direct,winograd,auto').split(',') as ConvAlgoMode[];
+  if (!Number.isInteger(batch) || batch < 1 || !['alexnet', 'vgg', 'all'].includes(which) || !algos.every((m) => ['direct', 'winograd', 'auto'].includes(m))) {
+    console.error('usage: node dist/bench/conv.js [--batch N] [--layers alexnet|vgg|all] [--iters N] [--algos direct,winograd,auto]');
     process.exit(2);
   }
   const layers = [...(which !== 'vgg' ? ALEXNET : []), ...(which !== 'alexnet' ? VGG : [])];
@@ -87,7 +94,7 @@ function main(): void {
   };
   /** The same values in oneDNN's blocked layout (a 1x1 identity convolution), as a conv/pool/relu would leave them. */
   const blocked = (x: Storage, shape: number[]): Storage => {
-    const c = shape[1];
+    const c = shape[1]!;
     const eye = new Float32Array(c * c);
     for (let i = 0; i < c; i++) eye[i * c + i] = 1;
     const w = ns(a.fromHost(eye, [c, c, 1, 1], 'float32'));
@@ -96,7 +103,7 @@ function main(): void {
     dispose(w, x);
     return y;
   };
-  /** Mean and best time per call (ms) after one warm-up call (primitive creation, first touch). */
+  /** Mean and best time per call (ms) after one warm-up call (primitive creation, first touch, the auto choice). */
   const time = (f: () => (Storage | null)[]): { mean: number; best: number } => {
     dispose(...f());
     let total = 0;
@@ -111,20 +118,16 @@ function main(): void {
     return { mean: total / iters, best };
   };
 
-  console.log(`convnet native conv benchmark: batch ${batch}, ${iters} timed iteration(s) after 1 warm-up`);
-  const header = `${'layer'.padEnd(14)} ${'shape'.padEnd(30)} ${'GFLOP'.padStart(7)} ${'fwd'.padStart(16)} ${'bwd-data'.padStart(16)} ${'bwd-weights'.padStart(16)}`;
+  console.log(`convnet native conv benchmark: batch ${batch}, ${iters} timed iteration(s) after 1 warm-up, algorithms ${algos.join(', ')}`);
+  const header = `${'layer'.padEnd(14)} ${'shape'.padEnd(30)} ${'GFLOP'.padStart(7)} ${'algorithm'.padEnd(10)} ${'fwd'.padStart(16)} ${'bwd-data'.padStart(16)} ${'bwd-weights'.padStart(16)}  auto choice (ms direct / winograd)`;
   console.log(header);
   console.log('-'.repeat(header.length));
-  type Timing = { mean: number; best: number };
-  const zero = (): Timing => ({ mean: 0, best: 0 });
-  const totals = { flop: 0, fwd: zero(), bwdData: zero(), bwdWeights: zero() };
-  const add = (t: Timing, u: Timing): void => {
-    t.mean += u.mean;
-    t.best += u.best;
-  };
-  /** "GFLOP/s of the mean (GFLOP/s of the best call)". */
+  type Timing = { mean: number; best: number } | null;
+  const totals = new Map<ConvAlgoMode, { flop: number; t: [number, number, number]; tb: [number, number, number]; complete: boolean }>();
+  /** "GFLOP/s of the mean (GFLOP/s of the best call)", or n/a. */
   const cell = (flop: number, t: Timing): string =>
-    `${((flop / t.mean) * 1e-6).toFixed(1).padStart(7)} (${((flop / t.best) * 1e-6).toFixed(1).padStart(6)})`;
+    t === null ? 'n/a'.padStart(16) : `${((flop / t.mean) * 1e-6).toFixed(1).padStart(7)} (${((flop / t.best) * 1e-6).toFixed(1).padStart(6)})`;
+  const DIRS = ['forward', 'backwardData', 'backwardWeights'] as const;
   for (const L of layers) {
     // Each layer has its own tensor sizes: drop the previous layer's cached blocks so the backend's
     // bounded allocation cache holds this layer's working set (as it does in a training loop).
@@ -141,28 +144,52 @@ function main(): void {
     const w = upload(wShape, 2, 1 / Math.sqrt(L.c * L.k * L.k));
     const b = upload([L.o], 3, 0.1);
     const dy = blocked(upload(yShape, 4, 0.01), yShape);
-
-    const fwd = time(() => [k.conv2d(x, xShape, w, wShape, b, p, yShape)]);
-    const bwdData = time(() => [k.conv2dBackwardData(dy, yShape, w, wShape, xShape, p)]);
-    const bwdWeights = time(() => {
-      const r = k.conv2dBackwardWeights(dy, yShape, x, xShape, wShape, true, p);
-      return [r.dw, r.db];
-    });
-    dispose(x, w, b, dy);
-
     const shape = `${L.c}x${L.h}x${L.h} -> ${L.o} k${L.k} s${L.s} p${L.p}`;
-    console.log(
-      `${(L.net + ' ' + L.name).padEnd(14)} ${shape.padEnd(30)} ${(flop * 1e-9).toFixed(1).padStart(7)} ${cell(flop, fwd)} ${cell(flop, bwdData)} ${cell(flop, bwdWeights)}`,
-    );
-    totals.flop += flop;
-    add(totals.fwd, fwd);
-    add(totals.bwdData, bwdData);
-    add(totals.bwdWeights, bwdWeights);
+    const mine = (c: ConvAlgoChoice): boolean =>
+      c.x.join() === xShape.join() && c.w.join() === wShape.join() && c.stride[0] === L.s && c.padding[0] === L.p;
+
+    for (const mode of algos) {
+      setConvAlgo(mode);
+      const fwd = time(() => [k.conv2d(x, xShape, w, wShape, b, p, yShape)]);
+      const bwdData = time(() => [k.conv2dBackwardData(dy, yShape, w, wShape, xShape, p)]);
+      const bwdWeights = time(() => {
+        const r = k.conv2dBackwardWeights(dy, yShape, x, xShape, wShape, true, p);
+        return [r.dw, r.db];
+      });
+      const chosen = DIRS.map((d) => convAlgos().choices.find((c) => mine(c) && c.mode === mode && c.direction === d));
+      // a forced Winograd that fell back to direct is not Winograd's number
+      const shown: Timing[] = [fwd, bwdData, bwdWeights].map((t, i) => (mode === 'winograd' && chosen[i]?.algorithm !== 'winograd' ? null : t));
+      let note = '';
+      if (mode === 'auto') {
+        note = chosen
+          .map((c, i) => {
+            if (c === undefined) return `${DIRS[i]} ?`;
+            const ms = c.measured ? ` (${c.ms.direct!.toFixed(0)} / ${c.ms.winograd!.toFixed(0)})` : '';
+            return `${['fwd', 'bwd-d', 'bwd-w'][i]} ${c.algorithm}${ms}`;
+          })
+          .join(', ');
+      }
+      console.log(
+        `${(L.net + ' ' + L.name).padEnd(14)} ${shape.padEnd(30)} ${(flop * 1e-9).toFixed(1).padStart(7)} ${mode.padEnd(10)} ${cell(flop, shown[0]!)} ${cell(flop, shown[1]!)} ${cell(flop, shown[2]!)}  ${note}`,
+      );
+      const tot = totals.get(mode) ?? { flop: 0, t: [0, 0, 0], tb: [0, 0, 0], complete: true };
+      tot.flop += flop;
+      [fwd, bwdData, bwdWeights].forEach((t, i) => {
+        tot.t[i] += t.mean;
+        tot.tb[i] += t.best;
+      });
+      if (shown.some((t) => t === null)) tot.complete = false;
+      totals.set(mode, tot);
+    }
+    dispose(x, w, b, dy);
   }
   console.log('-'.repeat(header.length));
-  console.log(
-    `${'total'.padEnd(14)} ${''.padEnd(30)} ${(totals.flop * 1e-9).toFixed(1).padStart(7)} ${cell(totals.flop, totals.fwd)} ${cell(totals.flop, totals.bwdData)} ${cell(totals.flop, totals.bwdWeights)}`,
-  );
+  for (const [mode, tot] of totals) {
+    const c = (i: number): string => cell(tot.flop, { mean: tot.t[i]!, best: tot.tb[i]! });
+    console.log(
+      `${'total'.padEnd(14)} ${''.padEnd(30)} ${(tot.flop * 1e-9).toFixed(1).padStart(7)} ${mode.padEnd(10)} ${c(0)} ${c(1)} ${c(2)}  ${mode === 'winograd' && !tot.complete ? '(direct where Winograd does not exist)' : ''}`,
+    );
+  }
   console.log('GFLOP/s from the mean time per call (from the fastest call in parentheses; the gap shows interference)');
 }
 

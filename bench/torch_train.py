@@ -6,13 +6,21 @@ counts can be compared one to one with src/models/*.ts.
 
   python3 bench/torch_train.py --summary [--models a,b]          # JSON: shapes + parameter counts
   python3 bench/torch_train.py --models alexnet,nin --steps 3 --batch-size 128 [--threads 2]
-                                                                  # JSON lines: training images/s
+                                [--autocast bf16]                 # JSON lines: training images/s
+  python3 bench/torch_train.py --serve [--threads 2]              # one JSON request per stdin line
 
 Each benchmark step is what d2l's Trainer does per batch: forward, cross-entropy, zero_grad,
 backward, SGD step. Inputs are random [B, C, H, W] float32 with random labels (the data pipeline
-is not measured); the first step (warm-up) is excluded.
+is not measured); the first step (warm-up) is excluded. With `--autocast bf16` the forward pass and
+the loss run under PyTorch's own CPU mixed precision, `torch.autocast('cpu', dtype=torch.bfloat16)`
+(backward and the SGD step outside it, as PyTorch recommends).
+
+`--serve` keeps one process (torch imported once) for bench/train.ts, which alternates with it:
+each stdin line {"model", "steps", "batchSize", "minSeconds", "autocast": null | "bf16"} gets one
+stdout line, the result JSON or {"error": "..."}.
 """
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -339,7 +347,16 @@ def summary(name, in_channels=1, num_classes=10):
             'params': sum(p.numel() for p in net.parameters()), 'layers': rows}
 
 
-def bench(name, steps, batch_size, size=None):
+def autocast_context(autocast):
+    """The forward pass's context: PyTorch's bf16 CPU autocast, or nothing."""
+    if autocast is None:
+        return contextlib.nullcontext()
+    if autocast == 'bf16':
+        return torch.autocast('cpu', dtype=torch.bfloat16)
+    raise ValueError(f'unknown autocast {autocast!r} (expected bf16)')
+
+
+def bench(name, steps, batch_size, size=None, autocast=None):
     torch.manual_seed(0)
     net, size, lr = build(name, size=size)
     net.train()
@@ -348,7 +365,8 @@ def bench(name, steps, batch_size, size=None):
     y = torch.randint(0, 10, (batch_size,))
 
     def step():
-        loss = F.cross_entropy(net(X), y)
+        with autocast_context(autocast):
+            loss = F.cross_entropy(net(X), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -360,7 +378,34 @@ def bench(name, steps, batch_size, size=None):
         step()
     seconds = time.perf_counter() - t0
     return {'model': name, 'size': size, 'batchSize': batch_size, 'steps': steps, 'seconds': seconds,
-            'imagesPerSec': steps * batch_size / seconds}
+            'imagesPerSec': steps * batch_size / seconds, 'autocast': autocast}
+
+
+def bench_min(name, steps, batch_size, min_seconds=0.0, size=None, autocast=None):
+    """bench(), with the step count scaled so that fast models are timed for at least min_seconds."""
+    r = bench(name, steps, batch_size, size, autocast)
+    if min_seconds > 0 and r['seconds'] < min_seconds:
+        per = r['seconds'] / steps
+        r = bench(name, max(steps, int(min_seconds / max(per, 1e-6)) + 1), batch_size, size, autocast)
+    r['torch'] = torch.__version__
+    r['threads'] = torch.get_num_threads()
+    return r
+
+
+def serve():
+    """One benchmark per stdin line (JSON request), one JSON line back; torch is imported once."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+            if q['model'] not in MODELS:
+                raise ValueError(f'unknown model {q["model"]!r}')
+            r = bench_min(q['model'], int(q.get('steps', 3)), int(q.get('batchSize', 128)),
+                          float(q.get('minSeconds', 0)), q.get('size'), q.get('autocast'))
+        except Exception as e:  # reported to the caller, the server keeps running
+            r = {'error': f'{type(e).__name__}: {e}'}
+        print(json.dumps(r), flush=True)
 
 
 def main():
@@ -375,8 +420,14 @@ def main():
     p.add_argument('--summary', action='store_true', help='print shapes and parameter counts instead')
     p.add_argument('--in-channels', type=int, default=1)
     p.add_argument('--num-classes', type=int, default=10)
+    p.add_argument('--autocast', choices=['bf16'], default=None,
+                   help="run forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
+    p.add_argument('--serve', action='store_true', help='answer JSON requests on stdin (bench/train.ts)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.serve:
+        serve()
+        return
     names = list(MODELS) if a.models == 'all' else a.models.split(',')
     for n in names:
         if n not in MODELS:
@@ -385,15 +436,7 @@ def main():
         if a.summary:
             print(json.dumps(summary(n, a.in_channels, a.num_classes)), flush=True)
         else:
-            steps = a.steps
-            r = bench(n, steps, a.batch_size, a.size)
-            # Fast models: scale the step count so that the timing covers at least min_seconds.
-            if a.min_seconds > 0 and r['seconds'] < a.min_seconds:
-                per = r['seconds'] / steps
-                r = bench(n, max(steps, int(a.min_seconds / max(per, 1e-6)) + 1), a.batch_size, a.size)
-            r['torch'] = torch.__version__
-            r['threads'] = torch.get_num_threads()
-            print(json.dumps(r), flush=True)
+            print(json.dumps(bench_min(n, a.steps, a.batch_size, a.min_seconds, a.size, a.autocast)), flush=True)
 
 
 if __name__ == '__main__':

@@ -1,38 +1,43 @@
 /**
  * Training throughput (images/s) of the lecture's models at the lecture's settings on the native
- * backend, side by side with PyTorch when Debian's python3-torch is installed.
+ * backend, side by side with PyTorch when Debian's python3-torch is installed: PyTorch fp32 and
+ * PyTorch's own bf16 mixed precision (`torch.autocast('cpu', dtype=torch.bfloat16)`) as peers.
  *
  *   node dist/bench/train.js [--models alexnet,vgg11-slim,nin,bnlenet,densenet] [--steps 3]
- *                            [--batch-size 128] [--min-seconds 3] [--no-torch] [--profile]
- *                            [--threads 2] [--repeats 1] [--backend native|reference|webgpu]
+ *                            [--batch-size 128] [--min-seconds 3] [--repeats 3] [--threads 2]
+ *                            [--no-torch] [--no-torch-bf16] [--profile] [--backend native|reference|webgpu]
  *
  * Each step is what the Trainer does per batch (`trainStep`: forward, cross-entropy, zeroGrad,
  * backward, SGD step, all inside `tidy`) on a fixed random batch [B, 1, H, W] with random labels
- * (timed by src/train/bench.ts, shared with `convnet bench`): the data pipeline is not measured.
- * One warm-up step is excluded; fast models run at least `--min-seconds`. For each model, PyTorch
- * (bench/torch_train.py, torch.set_num_threads(2)) runs right after ours, and the table shows the
- * ratio ours / PyTorch. With `--repeats R` the two alternate R times and the best of each is kept
- * (for a machine shared with other work).
+ * (timed by src/models/bench.ts, shared with `convnet bench`): the data pipeline is not measured.
+ * One warm-up step is excluded; fast models run at least `--min-seconds`.
+ *
+ * Honest comparison on a machine that may be shared: for each model, ours, PyTorch fp32 and
+ * PyTorch bf16-autocast run one after the other, and that round is repeated `--repeats` times
+ * (interleaved, so a burst of load hits all of them). Every figure is the median of the R runs with
+ * the min-max beside it; a ratio is the median of the R per-round ratios (ours / PyTorch of the same
+ * round) with their min-max. PyTorch (bench/torch_train.py --serve, torch.set_num_threads(2)) runs
+ * in one python process for the whole benchmark, so torch's import is not timed or repeated.
  *
  * `--profile` wraps every kernel of the backend in a timing proxy (here in the bench, not in src)
  * and prints, per model, where a step's time goes: kernel by kernel, plus the time outside kernels
  * (JavaScript: autograd, op validation, memory scopes).
  *
  * `--backend webgpu` runs on WebGPU (Dawn's Node binding; `--profile` is not available there: the
- * kernels only encode GPU work, their time is spent later on the device). Steps are timed until
- * the device has finished them (the last loss is read back). On machines without a GPU the adapter
- * is SwiftShader, a software rasterizer: its figures say nothing about GPUs.
+ * kernels only encode GPU work, which the device runs later). Steps are timed until the device has
+ * finished them (the last loss is read back). On machines without a GPU the adapter is SwiftShader,
+ * a software rasterizer: its figures say nothing about GPUs.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as cn from '../src/index.js';
-import { webgpuKernels } from '../src/backend/webgpu/index.js';
 import type { Kernels } from '../src/index.js';
 import { modelEntry, modelNames } from '../src/models/index.js';
 import { trainStep } from '../src/train/index.js';
-import { benchTraining, benchTrainingAsync, type BenchTrainingResult } from '../src/train/bench.js';
+import { benchTraining, benchTrainingAsync } from '../src/models/bench.js';
+import { webgpuKernels } from '../src/backend/webgpu/index.js';
 
 const SEED_MODELS = ['alexnet', 'vgg11-slim', 'nin', 'bnlenet', 'densenet'];
 
@@ -46,18 +51,19 @@ interface Args {
   threads: number;
   backend: cn.BackendName;
   repeats: number;
+  torchBf16: boolean;
 }
 
 function usage(msg: string): never {
   console.error(
     `bench/train: ${msg}\nusage: node dist/bench/train.js [--models ${SEED_MODELS.join(',')}] [--steps N] [--batch-size N] ` +
-      '[--min-seconds S] [--no-torch] [--profile] [--threads N] [--repeats N] [--backend native|reference|webgpu]',
+      '[--min-seconds S] [--repeats N] [--threads N] [--no-torch] [--no-torch-bf16] [--profile] [--backend native|reference|webgpu]',
   );
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: SEED_MODELS, steps: 3, batchSize: 128, minSeconds: 3, torch: true, profile: false, threads: 2, backend: 'native', repeats: 1 };
+  const a: Args = { models: SEED_MODELS, steps: 3, batchSize: 128, minSeconds: 3, torch: true, profile: false, threads: 2, backend: 'native', repeats: 3, torchBf16: true };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) usage(`${flag} needs an integer >= ${min}`);
@@ -77,6 +83,7 @@ function parseArgs(argv: string[]): Args {
       case '--threads': a.threads = int(f, argv[++i], 1); break;
       case '--repeats': a.repeats = int(f, argv[++i], 1); break;
       case '--no-torch': a.torch = false; break;
+      case '--no-torch-bf16': a.torchBf16 = false; break;
       case '--profile': a.profile = true; break;
       case '--backend': {
         const b = argv[++i];
@@ -87,7 +94,6 @@ function parseArgs(argv: string[]): Args {
       default: usage(`unknown argument '${f}'`);
     }
   }
-  if (a.profile && a.backend === 'webgpu') usage('--profile times kernels on the host; on webgpu they only encode GPU work (use the GPU vendor\'s profiler)');
   return a;
 }
 
@@ -154,8 +160,8 @@ interface Result {
 async function benchOurs(name: string, args: Args, profiler: KernelProfiler | null): Promise<Result> {
   let profile: Result['profile'];
   if (args.backend === 'webgpu') {
-    const r: BenchTrainingResult = await benchTrainingAsync({ model: name, batchSize: args.batchSize, steps: args.steps, minSeconds: args.minSeconds, warmup: 1, seed: 0 });
-    return { model: name, size: r.inputShape[2]!, steps: r.steps, seconds: r.seconds, imagesPerSec: r.imagesPerSec };
+    const g = await benchTrainingAsync({ model: name, batchSize: args.batchSize, steps: args.steps, minSeconds: args.minSeconds, warmup: 1, seed: 0 });
+    return { model: name, size: g.inputShape[2]!, steps: g.steps, seconds: g.seconds, imagesPerSec: g.imagesPerSec };
   }
   const r = benchTraining({
     model: name,
@@ -201,19 +207,104 @@ interface TorchResult {
   threads: number;
 }
 
-function benchTorch(py: string, script: string, name: string, args: Args): TorchResult | string {
-  const r = spawnSync(
-    py,
-    [script, '--models', name, '--steps', String(args.steps), '--batch-size', String(args.batchSize), '--threads', String(args.threads), '--min-seconds', String(args.minSeconds)],
-    { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
-  );
-  if (r.status !== 0) return `torch failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`;
-  const line = (r.stdout ?? '').trim().split('\n').at(-1) ?? '';
-  try {
-    return JSON.parse(line) as TorchResult;
-  } catch {
-    return `torch printed no result: ${line}`;
+/** A PyTorch process answering benchmark requests (bench/torch_train.py --serve). */
+class TorchWorker {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private buffer = '';
+  private stderr = '';
+  private waiting: ((line: string | null) => void) | null = null;
+  private lines: string[] = [];
+  private exited = false;
+
+  constructor(py: string, script: string, threads: number) {
+    this.child = spawn(py, [script, '--serve', '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.setEncoding('utf8');
+    this.child.stderr.setEncoding('utf8');
+    this.child.stdout.on('data', (d: string) => {
+      this.buffer += d;
+      let i: number;
+      while ((i = this.buffer.indexOf('\n')) >= 0) {
+        this.lines.push(this.buffer.slice(0, i));
+        this.buffer = this.buffer.slice(i + 1);
+      }
+      this.flush();
+    });
+    this.child.stderr.on('data', (d: string) => {
+      this.stderr = (this.stderr + d).slice(-4000);
+    });
+    this.child.on('exit', () => {
+      this.exited = true;
+      this.flush();
+    });
   }
+
+  private flush(): void {
+    if (this.waiting === null) return;
+    if (this.lines.length > 0) {
+      const w = this.waiting;
+      this.waiting = null;
+      w(this.lines.shift()!);
+    } else if (this.exited) {
+      const w = this.waiting;
+      this.waiting = null;
+      w(null);
+    }
+  }
+
+  /** One benchmark; the result, or a one-line reason why there is none. */
+  async run(model: string, args: Args, autocast: 'bf16' | null): Promise<TorchResult | string> {
+    if (this.exited) return `torch failed: ${this.stderr.trim().split('\n').at(-1) ?? 'the python process exited'}`;
+    const req = { model, steps: args.steps, batchSize: args.batchSize, minSeconds: args.minSeconds, autocast };
+    const line = await new Promise<string | null>((resolve) => {
+      this.waiting = resolve;
+      this.child.stdin.write(`${JSON.stringify(req)}\n`);
+      this.flush();
+    });
+    if (line === null) return `torch failed: ${this.stderr.trim().split('\n').at(-1) ?? 'the python process exited'}`;
+    try {
+      const r = JSON.parse(line) as TorchResult & { error?: string };
+      return r.error !== undefined ? `torch failed: ${r.error}` : r;
+    } catch {
+      return `torch printed no result: ${line}`;
+    }
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+// ---- statistics -------------------------------------------------------------------------------
+
+/** Median and range of some numbers. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function spread(xs: number[]): Spread | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return { median: mid, min: s[0]!, max: s.at(-1)!, n: s.length };
+}
+
+/** "40.3 (39.1-41.0)", or "n/a". */
+function fmtSpread(x: Spread | null, digits = 1): string {
+  if (x === null) return 'n/a';
+  return x.n === 1 ? x.median.toFixed(digits) : `${x.median.toFixed(digits)} (${x.min.toFixed(digits)}-${x.max.toFixed(digits)})`;
+}
+
+/** Per-round ratios ours / theirs (rounds where both ran). */
+function ratios(ours: Result[], theirs: (TorchResult | string)[]): number[] {
+  const out: number[] = [];
+  ours.forEach((r, i) => {
+    const t = theirs[i];
+    if (t !== undefined && typeof t !== 'string') out.push(r.imagesPerSec / t.imagesPerSec);
+  });
+  return out;
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -224,6 +315,7 @@ async function main(): Promise<void> {
     console.error('bench/train: the native backend is unavailable (npm run build:native); use --backend reference');
     process.exit(1);
   }
+  if (args.profile && args.backend === 'webgpu') usage('--profile times kernels on the host; on webgpu they only encode GPU work (use the GPU vendor\'s profiler)');
   try {
     await cn.useBackend(args.backend);
   } catch (e) {
@@ -240,43 +332,67 @@ async function main(): Promise<void> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const script = join(root, 'bench', 'torch_train.py');
   const py = args.torch && existsSync(script) ? findPython() : null;
-  const torchNote = !args.torch ? 'PyTorch: skipped (--no-torch)' : py === null ? 'PyTorch: not installed (python3 -c "import torch" failed)' : `PyTorch via ${py} (${args.threads} threads)`;
+  const torchNote = !args.torch
+    ? 'PyTorch: skipped (--no-torch)'
+    : py === null
+      ? 'PyTorch: not installed (python3 -c "import torch" failed)'
+      : `PyTorch via ${py} (${args.threads} threads; fp32${args.torchBf16 ? " and bf16 autocast: torch.autocast('cpu', dtype=torch.bfloat16)" : ''})`;
   console.log(
-    `convnet training benchmark: backend ${cn.getBackend().name}, batch ${args.batchSize}, ${args.steps}+ timed steps after 1 warm-up (>= ${args.minSeconds} s); ${torchNote}`,
+    `convnet training benchmark: backend ${cn.getBackend().name}, batch ${args.batchSize}, ${args.steps}+ timed steps after 1 warm-up (>= ${args.minSeconds} s), ${args.repeats} interleaved round(s) per model; ${torchNote}`,
   );
+  const worker = py === null ? null : new TorchWorker(py, script, args.threads);
 
-  const rows: { r: Result; t: TorchResult | string | null }[] = [];
-  for (const name of args.models) {
-    // Alternate ours / PyTorch `repeats` times and keep the best of each (the machine may be shared).
-    let r = null as Result | null;
-    let t = null as TorchResult | string | null;
-    for (let rep = 0; rep < args.repeats; rep++) {
-      const ri = await benchOurs(name, args, rep === args.repeats - 1 ? profiler : null);
-      const prev: Result | null = r;
-      if (prev === null || ri.imagesPerSec > prev.imagesPerSec) r = { ...ri, profile: ri.profile ?? prev?.profile };
-      else if (ri.profile) prev.profile = ri.profile;
-      if (py !== null) {
-        const ti = benchTorch(py, script, name, args);
-        if (t === null || typeof t === 'string' || (typeof ti !== 'string' && ti.imagesPerSec > t.imagesPerSec)) t = ti;
+  interface Row {
+    model: string;
+    size: number;
+    ours: Result[];
+    fp32: (TorchResult | string)[];
+    bf16: (TorchResult | string)[];
+  }
+  const rows: Row[] = [];
+  try {
+    for (const name of args.models) {
+      const row: Row = { model: name, size: 0, ours: [], fp32: [], bf16: [] };
+      for (let rep = 0; rep < args.repeats; rep++) {
+        const r = await benchOurs(name, args, rep === args.repeats - 1 ? profiler : null);
+        row.size = r.size;
+        row.ours.push(r);
+        let line = `  ${name} round ${rep + 1}/${args.repeats}: convnet ${r.imagesPerSec.toFixed(1)} img/s (${r.steps} steps, ${r.seconds.toFixed(1)} s)`;
+        if (worker !== null) {
+          const t = await worker.run(name, args, null);
+          row.fp32.push(t);
+          line += typeof t === 'string' ? ` | ${t}` : ` | torch fp32 ${t.imagesPerSec.toFixed(1)}`;
+          if (args.torchBf16) {
+            const b = await worker.run(name, args, 'bf16');
+            row.bf16.push(b);
+            line += typeof b === 'string' ? ` | bf16: ${b}` : ` | torch bf16 autocast ${b.imagesPerSec.toFixed(1)}`;
+          }
+        }
+        console.log(line);
       }
+      rows.push(row);
     }
-    rows.push({ r: r!, t });
-    const tv: string = t === null ? '' : typeof t === 'string' ? ` | ${t}` : ` | torch ${t.imagesPerSec.toFixed(1)} img/s | ratio ${(r!.imagesPerSec / t.imagesPerSec).toFixed(2)}`;
-    console.log(`  ${name}: ${r!.imagesPerSec.toFixed(1)} img/s (${r!.steps} steps, ${r!.seconds.toFixed(1)} s)${tv}`);
+  } finally {
+    worker?.close();
   }
 
   console.log('');
-  const header = `| model | input | convnet img/s | PyTorch img/s | ratio |`;
-  console.log(header);
-  console.log('|---|---|---:|---:|---:|');
-  for (const { r, t } of rows) {
-    const tImg = t === null ? 'n/a' : typeof t === 'string' ? 'error' : t.imagesPerSec.toFixed(1);
-    const ratio = t === null || typeof t === 'string' ? 'n/a' : (r.imagesPerSec / t.imagesPerSec).toFixed(2);
-    console.log(`| ${r.model} | ${r.size}x${r.size} | ${r.imagesPerSec.toFixed(1)} | ${tImg} | ${ratio} |`);
+  console.log(`median (min-max) over ${args.repeats} round(s); a ratio is the median (min-max) of the per-round ratios convnet / PyTorch`);
+  const ok = (ts: (TorchResult | string)[]): number[] => ts.filter((t): t is TorchResult => typeof t !== 'string').map((t) => t.imagesPerSec);
+  const bf = worker !== null && args.torchBf16;
+  console.log(`| model | input | convnet img/s | PyTorch fp32 img/s | ratio |${bf ? ' PyTorch bf16 autocast img/s | ratio vs bf16 |' : ''}`);
+  console.log(`|---|---|---:|---:|---:|${bf ? '---:|---:|' : ''}`);
+  for (const r of rows) {
+    const ours = fmtSpread(spread(r.ours.map((x) => x.imagesPerSec)));
+    const fp32 = fmtSpread(spread(ok(r.fp32)));
+    const ratio = fmtSpread(spread(ratios(r.ours, r.fp32)), 2);
+    const extra = bf ? ` ${fmtSpread(spread(ok(r.bf16)))} | ${fmtSpread(spread(ratios(r.ours, r.bf16)), 2)} |` : '';
+    console.log(`| ${r.model} | ${r.size}x${r.size} | ${ours} | ${fp32} | ${ratio} |${extra}`);
   }
 
   if (profiler !== null) {
-    for (const { r } of rows) {
+    for (const row of rows) {
+      const r = row.ours.at(-1)!;
       const p = r.profile!;
       const kernelMs = p.kernels.reduce((s, [, k]) => s + k.ms, 0);
       console.log(`\nprofile ${r.model} (per step: ${p.stepMs.toFixed(1)} ms; kernels ${kernelMs.toFixed(1)} ms, outside kernels ${(p.stepMs - kernelMs).toFixed(1)} ms)`);
@@ -291,4 +407,7 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+main().catch((e: unknown) => {
+  console.error(`bench/train: ${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+});

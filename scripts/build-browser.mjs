@@ -3,8 +3,10 @@
 // browser stand-ins that tsc compiled beside them, and the build FAILS if anything else in the
 // graph imports a Node builtin or the optional `webgpu` package (the check that keeps them out):
 //   backend/native/addon.js      -> addon.browser.js      (no Node addons in a page)
+//   backend/native/status.js     -> status.browser.js     (no fallback notice on stderr)
 //   backend/webgpu/node-gpu.js   -> node-gpu.browser.js   (navigator.gpu instead of Dawn)
 //   node:events (train/trainer)  -> browser/events.js     (a small EventEmitter)
+//   node:fs, from backend/index.js only (its /proc/cpuinfo read) -> browser/node-fs.js (throws)
 // It then builds the browser example (examples/browser): dist/examples/browser/ gets index.html,
 // app.js (the page script, importing ./convnet.js) and a copy of the core bundle. The page also
 // needs fashion-subset.bin there: node dist/examples/browser/make-data.js
@@ -28,6 +30,7 @@ if (!existsSync(entry)) {
 /** Compiled module -> its browser stand-in (paths relative to dist/src). */
 const swaps = {
   'backend/native/addon.js': 'backend/native/addon.browser.js',
+  'backend/native/status.js': 'backend/native/status.browser.js',
   'backend/webgpu/node-gpu.js': 'backend/webgpu/node-gpu.browser.js',
 };
 
@@ -35,6 +38,7 @@ const browserPlugin = {
   name: 'convnet-browser',
   setup(b) {
     b.onResolve({ filter: /^node:events$|^events$/ }, () => ({ path: join(dist, 'browser', 'events.js') }));
+    b.onResolve({ filter: /^node:fs$/ }, (a) => (a.importer === join(dist, 'backend', 'index.js') ? { path: join(dist, 'browser', 'node-fs.js') } : undefined));
     b.onResolve({ filter: /^(node:|webgpu$)/ }, (a) => ({
       errors: [{ text: `'${a.path}' is Node-only and must not reach the browser bundle (imported by ${a.importer.replace(root + '/', '')})` }],
     }));

@@ -18,7 +18,6 @@ export {
   withBackend,
   backendByName,
   useBackend,
-  readStorage,
   webgpuReady,
   emptyCache,
   memoryCached,

@@ -18,8 +18,9 @@ export {
   nativeAvailable,
   emptyCache,
   memoryCached,
+  setNumThreads,
+  getNumThreads,
   useBackend,
-  readStorage,
   webgpuReady,
   BACKEND_NAMES,
   type BackendName,
@@ -27,16 +28,23 @@ export {
 export { WebgpuUnavailableError } from './backend/webgpu/errors.js';
 export type {
   Kernels,
+  KernelName,
+  KernelDTypes,
   Storage,
   Shape,
   DType,
+  FloatDType,
   HostArray,
   UnaryOp,
   BinaryOp,
   ReduceOp,
   Conv2dParams,
   Pool2dParams,
+  PoolResult,
+  BatchNormTrainResult,
+  BatchNormGrads,
 } from './backend/kernels.js';
+export { UNARY_OPS, BINARY_OPS, REDUCE_OPS } from './backend/kernels.js';
 export * as data from './data/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
@@ -44,3 +52,4 @@ export * as train from './train/index.js';
 export * as models from './models/index.js';
 export * as io from './io/index.js';
 export * as onnx from './onnx/index.js';
+export * as dist from './dist/index.js';

@@ -19,6 +19,9 @@ import { createModel, modelNames } from '../src/models/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { FASHION_MNIST_LABELS, loadFashionMnistSplit } from '../src/data/fashion-mnist-files.js';
+import { commands, parse } from '../src/cli/program.js';
+import { GLOBAL_OPTIONS } from '../src/cli/command.js';
+import { UsageError } from '../src/cli/args.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const work = mkdtempSync(join(tmpdir(), 'convnet-cli-'));
@@ -62,13 +65,86 @@ const runB = join(work, 'b');
 const trainA = convnet(['train', 'bnlenet', ...TRAIN, '--epochs', '2', '--out', runA]);
 const trainB1 = convnet(['train', 'bnlenet', ...TRAIN, '--epochs', '1', '--out', runB]);
 
-test('--help lists the commands; each command has --help', async () => {
+test('--help lists the commands; each command has --help listing every option of its spec', async () => {
   const r = ok(await convnet(['--help']), '--help');
   for (const c of ['models', 'summary', 'train', 'eval', 'predict', 'bench', 'export']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
+  assert.match(r.stdout, /--version/);
+  // No command: the help, and exit code 2 (nothing was done).
+  const none = await convnet([]);
+  assert.equal(none.status, 2);
+  assert.match(none.stdout, /^Usage: convnet <command>/);
   const t = ok(await convnet(['train', '--help']), 'train --help');
   for (const f of ['--epochs', '--lr', '--batch-size', '--resize', '--limit-train', '--resume', '--dashboard', '--port', '--backend']) {
     assert.ok(t.stdout.includes(f), `train --help mentions ${f}`);
   }
+  // Help and parsing come from the same specs: every option of every command is in its help,
+  // with its value placeholder (or its choices), and its help sentence.
+  const helps = await Promise.all(commands.map((c) => convnet([c.name, '--help'])));
+  commands.forEach((c, i) => {
+    const h = ok(helps[i]!, `${c.name} --help`).stdout.replace(/\s+/g, ' ');
+    assert.ok(h.startsWith(`Usage: convnet ${c.name} `), h);
+    for (const o of [...c.options, ...GLOBAL_OPTIONS]) {
+      const placeholder = o.value ?? o.choices?.join('|');
+      const term = placeholder === undefined ? `--${o.name} ` : `--${o.name} <${placeholder}>`;
+      assert.ok(h.includes(term), `${c.name} --help lists ${term}`);
+      assert.ok(h.includes(o.help.replace(/\s+/g, ' ')), `${c.name} --help explains --${o.name}`);
+    }
+    for (const a of c.arguments) assert.ok(h.includes(a.help), `${c.name} --help explains ${a.name}`);
+  });
+  // `convnet help train` is `convnet train --help`.
+  assert.equal(ok(await convnet(['help', 'train']), 'help train').stdout, t.stdout);
+});
+
+test('--version prints the version of package.json', async () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = ok(await convnet([flag]), flag);
+    assert.equal(r.stdout, `${version}\n`);
+  }
+});
+
+test('the parser: flags from the specs, --flag=value, switches, -- and positionals', () => {
+  const inv = parse(['train', 'lenet', '--epochs=3', '--lr', '0.5', '--resume', '--out', 'r', '--backend', 'reference']);
+  assert.ok(typeof inv !== 'number');
+  assert.equal(inv.command.name, 'train');
+  assert.deepEqual(inv.args, { flags: { epochs: '3', lr: '0.5', resume: true, out: 'r', backend: 'reference' }, positionals: ['lenet'] });
+  // Negative numbers are values (rejected later by the typed readers, with the flag's name).
+  const neg = parse(['train', 'lenet', '--epochs', '-1']);
+  assert.ok(typeof neg !== 'number');
+  assert.equal(neg.args.flags.epochs, '-1');
+  const pred = parse(['predict', 'run', 'a.png', '--', '--b.png']);
+  assert.ok(typeof pred !== 'number');
+  assert.deepEqual(pred.args.positionals, ['run', 'a.png', '--b.png']);
+  const bad: [string[], RegExp][] = [
+    [['train', 'lenet', '--out', '--resume'], /^--out needs a value$/],
+    [['train', 'lenet', '--out'], /^--out needs a value$/],
+    [['models', '--json=yes'], /^--json takes no value$/],
+    [['train'], /^train: missing <model>/],
+    [['summary', 'lenet', 'vgg11'], /^summary: unexpected argument 'vgg11'/],
+    [['bench', 'lenet', '--backend', 'gpu'], /^--backend must be native or reference or webgpu, got 'gpu'$/],
+  ];
+  for (const [argv, message] of bad) {
+    assert.throws(() => parse(argv), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && message.test(e.message), argv.join(' '));
+  }
+});
+
+test('typos: "did you mean" for a command and for an option, one line, exit code 2', async () => {
+  const cases: [string[], RegExp][] = [
+    [['trian', 'lenet'], /^convnet: unknown command 'trian' \(did you mean train\?\); commands: models, summary, train/],
+    [['train', 'lenet', '--epoch', '2'], /^convnet: unknown option '--epoch' for 'convnet train' \(did you mean --epochs\?\)/],
+    [['summary', 'lenet', '--jsno'], /^convnet: unknown option '--jsno' for 'convnet summary' \(did you mean --json\?\)/],
+    [['bench', 'lenet', '--bakend', 'reference'], /\(did you mean --backend\?\)/],
+    [['help', 'sumary'], /^convnet: unknown command 'sumary' \(did you mean summary\?\)/],
+  ];
+  const runs = await Promise.all(cases.map(([argv]) => convnet(argv)));
+  cases.forEach(([argv, message], i) => {
+    const r = runs[i]!;
+    assert.equal(r.status, 2, argv.join(' '));
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, message);
+  });
 });
 
 test('summary --json matches Classifier.layerSummary and the model parameter count', async () => {
@@ -94,8 +170,9 @@ test('train writes metrics.jsonl, curves, filters, weights and a checkpoint', as
   assert.equal(lines.length, 2);
   lines.forEach((line, i) => {
     const m = JSON.parse(line) as Record<string, number>;
-    assert.deepEqual(Object.keys(m), ['epoch', 'train_loss', 'val_loss', 'val_acc', 'images_per_s', 'seconds']);
+    assert.deepEqual(Object.keys(m), ['epoch', 'train_loss', 'val_loss', 'val_acc', 'images_per_s', 'seconds', 'world_size']);
     assert.equal(m.epoch, i + 1);
+    assert.equal(m.world_size, 1); // one process (several: test/dist-mpi.test.ts)
     for (const k of ['train_loss', 'val_loss', 'images_per_s', 'seconds']) assert.ok(Number.isFinite(m[k]) && m[k]! > 0, `${k} = ${m[k]}`);
     assert.ok(m.val_acc! >= 0 && m.val_acc! <= 1);
   });

@@ -219,7 +219,7 @@ test('writes are atomic: no temporary file remains and a failed write keeps the 
   // A tensor whose data cannot be read fails in the middle of writing (after the header and the
   // first tensor went to the temporary file).
   const broken = cn.tensor([4, 5, 6]);
-  Object.defineProperty(broken, 'toArray', {
+  Object.defineProperty(broken, 'toHost', {
     value: () => {
       throw new Error('device lost');
     },
@@ -312,3 +312,41 @@ for (const [name, size] of MODELS) {
     assert.ok(diff <= 1e-4, `max logit difference ${diff}`);
   });
 }
+
+test('float64 and bfloat16 tensors are written as F64 / BF16 (no widening) and read back as they are', () => {
+  const path = join(dir, 'dtypes.safetensors');
+  // float64 (reference backend): values that float32 cannot hold exactly survive the round trip.
+  const f64 = cn.withBackend('reference', () => cn.tensor([0.1, 1 / 3, 1e-300], { dtype: 'float64' }));
+  cn.withBackend('reference', () => saveSafetensors(path, { x: f64 }));
+  const header = JSON.parse(readFileSync(path).subarray(8, 8 + Number(readFileSync(path).readBigUInt64LE(0))).toString('utf8'));
+  assert.equal(header.x.dtype, 'F64');
+  assert.deepEqual(header.x.data_offsets, [0, 24]);
+  const back = cn.withBackend('reference', () => loadSafetensors(path).tensors.x!);
+  assert.equal(back.dtype, 'float64');
+  assert.deepEqual([...back.toArray()], [0.1, 1 / 3, 1e-300]);
+  // On a backend without float64 (native) the same file loads as float32.
+  if (cn.nativeAvailable()) {
+    const narrow = cn.withBackend('native', () => loadSafetensors(path).tensors.x!);
+    assert.equal(narrow.dtype, 'float32');
+    assert.deepEqual([...narrow.toArray()], [...Float32Array.from([0.1, 1 / 3, 0])]);
+  }
+  // bfloat16 bit patterns (1.5 = 0x3fc0, -2 = 0xc000, 1/3 rounds to 0x3eab) are written as they are.
+  const bits = Uint16Array.from([0x3fc0, 0xc000, 0x3eab]);
+  const raw = Buffer.from(JSON.stringify({ b: { dtype: 'BF16', shape: [3], data_offsets: [0, 6] } }));
+  const padded = Buffer.alloc(Math.ceil(raw.length / 8) * 8, 0x20);
+  raw.copy(padded);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(padded.length));
+  writeFileSync(path, Buffer.concat([len, padded, Buffer.from(bits.buffer)]));
+  const onRef = cn.withBackend('reference', () => loadSafetensors(path).tensors.b!);
+  assert.equal(onRef.dtype, 'float32', 'the reference backend has no bfloat16: widened exactly');
+  assert.deepEqual([...onRef.toArray()], [1.5, -2, 0.333984375]);
+  if (cn.nativeAvailable() && cn.backendByName('native').dtypes.fromHost.includes('bfloat16')) {
+    const b = cn.withBackend('native', () => loadSafetensors(path).tensors.b!);
+    assert.equal(b.dtype, 'bfloat16');
+    assert.deepEqual([...b.toHost()], [...bits]);
+    const again = join(dir, 'dtypes2.safetensors');
+    cn.withBackend('native', () => saveSafetensors(again, { b }));
+    assert.ok(readFileSync(again).subarray(-6).equals(Buffer.from(bits.buffer)), 'BF16 bytes written as they are');
+  }
+});

@@ -11,12 +11,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import * as cn from '../src/index.js';
 import { createModel, modelNames } from '../src/models/index.js';
 import { exportOnnx, saveOnnx } from '../src/onnx/index.js';
 import { tracing, withOpTracer, type TracedOp } from '../src/ops/trace.js';
 import type { Tensor } from '../src/tensor/tensor.js';
+import type { Storage } from '../src/backend/kernels.js';
+import * as ort from 'onnxruntime-node';
+import { evalForward, maxAbsDiff, runOrt } from './helpers/onnx.js';
 
 const native = cn.nativeAvailable();
 if (native) cn.setBackend('native');
@@ -171,39 +173,6 @@ function prepare(name: string, shape: number[]) {
   return model;
 }
 
-/** Runs `bytes` in onnxruntime on each input (float32 data and shape); returns the outputs. */
-async function runOrt(bytes: Uint8Array, runs: [Float32Array, number[]][], names = { input: 'input', output: 'logits' }): Promise<Float32Array[]> {
-  // Unoptimized: onnxruntime then executes the exported nodes as they are (and loads faster).
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
-  try {
-    const out: Float32Array[] = [];
-    for (const [x, shape] of runs) {
-      const r = await session.run({ [names.input]: new ort.Tensor('float32', x, shape) });
-      out.push(r[names.output]!.data as Float32Array);
-    }
-    return out;
-  } finally {
-    await session.release();
-  }
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'same number of values');
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-}
-
-/** convnet's eval forward (the model is left in training mode, as `exportOnnx` leaves it). */
-function evalForward(model: cn.nn.Module, x: Tensor): Float32Array {
-  model.eval();
-  try {
-    return cn.tidy(() => cn.noGrad(() => model.call(x).toArray() as Float32Array));
-  } finally {
-    model.train();
-  }
-}
-
 const diffs: Record<string, { diff: number; scale: number }> = {};
 
 for (const name of modelNames) {
@@ -299,9 +268,23 @@ test('dynamicBatch: false fixes the batch dim', async () => {
 
 // ---- errors -------------------------------------------------------------------------------------
 
+/** An op declared without an ONNX lowering (the exporter must name the module that uses it). */
+const noLowering = cn.defineOp({
+  name: 'testNoLowering',
+  dtypes: 'any',
+  setup: (x: Tensor) => ({ inputs: [x], params: { shape: x.shape }, shape: x.shape }),
+  forward: (k, [x], p) => k.reshape(x as Storage, p.shape, p.shape),
+});
+
 class Crop extends cn.nn.Module {
   override forward(x: Tensor): Tensor {
-    return cn.narrow(x, 1, 0, 2); // not traced: no ONNX mapping
+    return noLowering(x); // declared without an ONNX mapping
+  }
+}
+
+class HostMade extends cn.nn.Module {
+  override forward(x: Tensor): Tensor {
+    return cn.tensor(x.toArray(), { shape: x.shape }); // made from host data: not traced
   }
 }
 
@@ -313,7 +296,9 @@ class NoisyLayer extends cn.nn.Module {
 
 test('a module without ONNX mapping is an error naming its path and class', () => {
   const net = new cn.nn.Sequential(new cn.nn.Conv2d(1, 2, 3), new Crop(), new cn.nn.ReLU());
-  assert.throws(() => exportOnnx(net, { inputShape: [1, 1, 6, 6] }), /^Error: exportOnnx: 1 \(Crop\) has no ONNX mapping/);
+  assert.throws(() => exportOnnx(net, { inputShape: [1, 1, 6, 6] }), /^Error: exportOnnx: 1 \(Crop\) has no ONNX mapping \(op 'testNoLowering' cannot be exported\)/);
+  const host = new cn.nn.Sequential(new cn.nn.Conv2d(1, 2, 3), new HostMade(), new cn.nn.ReLU());
+  assert.throws(() => exportOnnx(host, { inputShape: [1, 1, 6, 6] }), /^Error: exportOnnx: 1 \(HostMade\) has no ONNX mapping \(its forward computes a \[1, 2, 4, 4\] tensor with an op the exporter does not trace\)/);
   assert.equal(net.training, true);
   const model = createModel('lenet');
   (model as unknown as { net: cn.nn.Sequential }).net.append(new Crop());
@@ -378,7 +363,7 @@ test('the op tracer sees each op with its operands and attributes, and is off ou
   assert.equal(tracing.tracer, null);
   assert.deepEqual(seen.map((c) => c.op), ['conv2d', 'add', 'maxPool2d']);
   assert.deepEqual(seen[0]!.inputs, [x, w, null]);
-  assert.deepEqual(seen[0]!.attrs, { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 });
+  assert.deepEqual((seen[0]!.attrs as { p: unknown }).p, { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 });
   assert.deepEqual(seen[1]!.inputs, [seen[0]!.output, 1]);
   assert.equal(seen[2]!.output, y);
   // Identity results (dropout off) are not reported; the previous tracer comes back after a throw.

@@ -1,13 +1,24 @@
 /**
  * Finite-difference gradient checks (`assertGradcheck`) of every differentiable op, on tiny seeded
- * inputs kept away from kinks, on the reference backend and (when built) the native one: one test
+ * inputs kept away from kinks: on the reference backend in float64 with PyTorch's gradcheck
+ * tolerances (eps 1e-6, atol 1e-5, rtol 1e-3), and on the native backend in float32 (it has no
+ * float64; its gradients are also compared with the reference backend's in kernels.test). One test
  * per (backend, case).
  */
 import { test } from 'node:test';
 import * as cn from '../src/index.js';
-import type { BackendName, GradcheckOptions, Tensor } from '../src/index.js';
+import type { BackendName, DType, GradcheckOptions, Tensor } from '../src/index.js';
 
-const backends: BackendName[] = cn.nativeAvailable() ? ['reference', 'native'] : ['reference'];
+const backends: [BackendName, DType][] = [['reference', 'float64']];
+if (cn.nativeAvailable()) backends.push(['native', 'float32']);
+
+/** The dtype the current run builds its inputs in. */
+let DT: DType = 'float64';
+
+/** A tensor of `values` in the run's dtype. */
+function vals(values: number[], requiresGrad = false): Tensor {
+  return cn.tensor(values, { dtype: DT, requiresGrad });
+}
 
 interface Case {
   name: string;
@@ -20,32 +31,32 @@ interface Case {
 /** Standard normal values, requiring grad. */
 function rn(shape: number[], g: cn.Generator, scale = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return cn.tensor(Float32Array.from({ length: n }, () => g.normal() * scale), { shape, requiresGrad: true });
+  return cn.tensor(Float64Array.from({ length: n }, () => g.normal() * scale), { shape, dtype: DT, requiresGrad: true });
 }
 
 /** Values with |v| >= 0.3 (away from the kinks of relu/abs/sign at 0). */
 function away(shape: number[], g: cn.Generator): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return cn.tensor(
-    Float32Array.from({ length: n }, () => {
+    Float64Array.from({ length: n }, () => {
       const v = g.normal();
       return Math.sign(v || 1) * (0.3 + Math.abs(v));
     }),
-    { shape, requiresGrad: true },
+    { shape, dtype: DT, requiresGrad: true },
   );
 }
 
 /** Positive values in [0.5, 2) (sqrt, log, division). */
 function pos(shape: number[], g: cn.Generator): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return cn.tensor(Float32Array.from({ length: n }, () => 0.5 + 1.5 * g.random()), { shape, requiresGrad: true });
+  return cn.tensor(Float64Array.from({ length: n }, () => 0.5 + 1.5 * g.random()), { shape, dtype: DT, requiresGrad: true });
 }
 
 /** Distinct values 0.1 apart in random order (max/min/max-pool: no ties within the FD step). */
 function distinct(shape: number[], g: cn.Generator): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const p = g.permutation(n);
-  return cn.tensor(Float32Array.from(p, (v) => (v - n / 2) * 0.1), { shape, requiresGrad: true });
+  return cn.tensor(Float64Array.from(p, (v) => (v - n / 2) * 0.1), { shape, dtype: DT, requiresGrad: true });
 }
 
 function int(values: number[]): Tensor {
@@ -91,14 +102,17 @@ const cases: Case[] = [
   { name: 'reciprocal', inputs: (g) => [away([3], g)], fn: (a) => a!.reciprocal() },
   {
     name: 'clamp',
-    inputs: () => [cn.tensor([-2, -0.5, 0.3, 1.5, 3], { requiresGrad: true })],
+    inputs: () => [vals([-2, -0.5, 0.3, 1.5, 3], true)],
     fn: (a) => a!.clamp({ min: -1, max: 2 }).add(a!.clamp({ min: 0 })),
   },
-  { name: 'cast float32 -> float32', inputs: (g) => [rn([3], g)], fn: (a) => a!.cast('float32') },
+  { name: 'cast to its own dtype', inputs: (g) => [rn([3], g)], fn: (a) => a!.cast(a!.dtype) },
   // ---- activations ----
   { name: 'relu', inputs: (g) => [away([2, 5], g)], fn: (a) => a!.relu() },
   { name: 'sigmoid', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.sigmoid() },
   { name: 'tanh', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.tanh() },
+  { name: 'silu', inputs: (g) => [rn([2, 3], g)], fn: (a) => cn.silu(a!) },
+  // Away from the kinks at -3 and 3 (values spread over [-6, 6]).
+  { name: 'hardswish', inputs: () => [vals([-5.5, -3.5, -2.25, -0.75, 0.5, 1.75, 2.9, 3.6, 5], true)], fn: (a) => a!.hardswish() },
   { name: 'softmax dim 1', inputs: (g) => [rn([2, 4], g)], fn: (a) => a!.softmax(1) },
   { name: 'softmax dim 0 (3-D)', inputs: (g) => [rn([3, 2, 2], g)], fn: (a) => cn.softmax(a!, 0) },
   { name: 'logSoftmax', inputs: (g) => [rn([2, 4], g)], fn: (a) => a!.logSoftmax(-1) },
@@ -130,7 +144,7 @@ const cases: Case[] = [
   { name: 'linear 1-D input', inputs: (g) => [rn([3], g), rn([2, 3], g), rn([2], g)], fn: (x, w, b) => cn.linear(x!, w!, b!) },
   { name: 'linear bias only', inputs: (g) => [fixed([3, 2], g), fixed([2, 2], g), rn([2], g)], fn: (x, w, b) => cn.linear(x!, w!, b!) },
   // ---- shape ----
-  { name: 'reshape -1', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.reshape(3, -1).mul(cn.arange(6).reshape(3, 2)) },
+  { name: 'reshape -1', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.reshape(3, -1).mul(cn.arange(6, undefined, 1, { dtype: DT }).reshape(3, 2)) },
   { name: 'view/flatten/squeeze/unsqueeze', inputs: (g) => [rn([2, 1, 3], g)], fn: (a) => a!.squeeze(1).unsqueeze(0).flatten().view(3, 2) },
   { name: 'permute', inputs: (g) => [rn([2, 3, 4], g)], fn: (a) => a!.permute(2, 0, 1) },
   { name: 'transpose', inputs: (g) => [rn([2, 3], g)], fn: (a) => a!.transpose(0, -1) },
@@ -198,7 +212,7 @@ const cases: Case[] = [
   {
     name: 'batchNorm train 2-D',
     inputs: (g) => [rn([4, 3], g), pos([3], g), rn([3], g)],
-    fn: (x, w, b) => cn.batchNorm(x!, cn.zeros([3]), cn.ones([3]), w!, b!, { training: true }),
+    fn: (x, w, b) => cn.batchNorm(x!, cn.zeros([3], { dtype: DT }), cn.ones([3], { dtype: DT }), w!, b!, { training: true }),
   },
   {
     name: 'batchNorm train 4-D',
@@ -213,12 +227,17 @@ const cases: Case[] = [
   {
     name: 'batchNorm eval 4-D',
     inputs: (g) => [rn([2, 2, 2, 2], g), pos([2], g), rn([2], g)],
-    fn: (x, w, b) => cn.batchNorm(x!, cn.tensor([0.3, -0.2]), cn.tensor([0.5, 2]), w!, b!, { training: false }),
+    fn: (x, w, b) => cn.batchNorm(x!, vals([0.3, -0.2]), vals([0.5, 2]), w!, b!, { training: false }),
   },
   // ---- losses ----
   { name: 'crossEntropy mean', inputs: (g) => [rn([3, 4], g)], fn: (x) => cn.crossEntropy(x!, int([2, 0, 3])) },
   { name: 'crossEntropy sum', inputs: (g) => [rn([3, 4], g)], fn: (x) => cn.crossEntropy(x!, int([1, 1, 0]), { reduction: 'sum' }) },
   { name: 'crossEntropy none', inputs: (g) => [rn([3, 4], g)], fn: (x) => cn.crossEntropy(x!, int([3, 2, 1]), { reduction: 'none' }) },
+  {
+    name: 'crossEntropy label smoothing 0.2 (mean, none)',
+    inputs: (g) => [rn([3, 4], g)],
+    fn: (x) => cn.crossEntropy(x!, int([2, 0, 3]), { labelSmoothing: 0.2 }).add(cn.crossEntropy(x!, int([1, 1, 0]), { labelSmoothing: 0.2, reduction: 'none' }).sum()),
+  },
   { name: 'mseLoss mean', inputs: (g) => [rn([2, 3], g), rn([2, 3], g)], fn: (a, b) => cn.mseLoss(a!, b!) },
   { name: 'mseLoss none', inputs: (g) => [rn([4], g), rn([4], g)], fn: (a, b) => cn.mseLoss(a!, b!, { reduction: 'none' }) },
   // ---- dropout / resize ----
@@ -242,11 +261,10 @@ const cases: Case[] = [
   },
 ];
 
-if (!cn.nativeAvailable()) test('native backend: not built, its gradient checks are skipped', (t) => t.skip('native addon not built'));
-
-for (const backend of backends) {
+for (const [backend, dtype] of backends) {
   for (const c of cases) {
-    test(`${backend}: gradcheck ${c.name}`, () => {
+    test(`${backend}: gradcheck (${dtype}) ${c.name}`, () => {
+      DT = dtype;
       cn.withBackend(backend, () =>
         cn.tidy(() => {
           const xs = c.inputs(new cn.Generator(7));
@@ -260,3 +278,25 @@ for (const backend of backends) {
     });
   }
 }
+
+// The checker itself: in float64 with PyTorch's tolerances, a gradient 1% off must fail (the old
+// float32 check with atol 5e-3 let such an error pass).
+const offByOnePercent = cn.defineOp({
+  name: 'testOffByOnePercent',
+  kernel: 'scalar',
+  setup: (x: Tensor) => ({ inputs: [x], params: { shape: x.shape }, shape: x.shape }),
+  forward: (k, [x], p) => k.scalar('mul', x as cn.Storage, p.shape, 3, false),
+  backward: (gy) => [gy.mul(3 * 1.01)],
+});
+
+test('reference: gradcheck (float64) rejects a gradient 1% off and accepts the exact one', () => {
+  cn.withBackend('reference', () =>
+    cn.tidy(() => {
+      const x = cn.tensor([0.5, -1.25, 2], { dtype: 'float64', requiresGrad: true });
+      const bad = cn.gradcheck((a) => offByOnePercent(a!), [x]);
+      if (bad.ok) throw new Error(`a 1% gradient error passed: ${bad.worst}`);
+      const good = cn.gradcheck((a) => a!.mul(3), [x]);
+      if (!good.ok) throw new Error(`the exact gradient failed: ${good.worst}`);
+    }),
+  );
+});

@@ -96,8 +96,18 @@ each('comparisons give float32 1/0 and no gradient', () => {
   const acc = pred.eq(y).mean();
   assert.equal(acc.dtype, 'float32');
   close(acc, [0.75], 'accuracy');
-  close(pred.add(1), [2, 3, 1, 3], 'int32 + scalar is float32');
-  assert.equal(pred.add(y).dtype, 'float32');
+  // PyTorch's type promotion: int32 op int32 (or an integral number) stays int32 for add, sub, mul,
+  // maximum and minimum; a fractional number or a float tensor makes it float32; div is true division.
+  close(pred.add(1), [2, 3, 1, 3], 'int32 + 1');
+  assert.equal(pred.add(1).dtype, 'int32');
+  assert.equal(pred.add(y).dtype, 'int32');
+  close(pred.mul(y), [1, 0, 0, 4], 'int32 * int32');
+  close(pred.sub(y).maximum(0), [0, 2, 0, 0], 'maximum(int32 - int32, 0)');
+  assert.equal(pred.add(0.5).dtype, 'float32');
+  close(pred.add(0.5), [1.5, 2.5, 0.5, 2.5], 'int32 + 0.5');
+  assert.equal(pred.div(y.add(1)).dtype, 'float32');
+  close(pred.div(2), [0.5, 1, 0, 1], 'int32 / 2 is true division');
+  assert.equal(pred.add(cn.tensor([0.25])).dtype, 'float32');
 });
 
 // ---- activations ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import {
   type ClassifierOptions,
   type DataModuleLike,
   type EpochRecord,
+  type BatchEvent,
   type TrainerEvent,
 } from '../src/train/index.js';
 
@@ -166,7 +167,7 @@ test('Trainer.fit decreases the loss and reports records and events', async () =
   const model = new TinyNet({ lr: 0.1 });
   const data = new ToyData(96, 16);
   const events: TrainerEvent[] = [];
-  const trainer = new Trainer({ maxEpochs: 4, seed: 0, onEvent: (e) => events.push(e) });
+  const trainer = new Trainer({ maxEpochs: 4, seed: 0, logEvery: 1, onEvent: (e) => events.push(e) });
   let epochEvents = 0;
   trainer.on('epoch', () => epochEvents++);
   const records = await trainer.fit(model, data);
@@ -185,6 +186,31 @@ test('Trainer.fit decreases the loss and reports records and events', async () =
   assert.ok(records[3]!.trainLoss < records[0]!.trainLoss * 0.8, `loss ${records[0]!.trainLoss} -> ${records[3]!.trainLoss}`);
   assert.ok(records[3]!.valAcc > 0.6, `val acc ${records[3]!.valAcc}`);
   assert.equal(model.training, false, 'fit leaves the model in eval mode');
+});
+
+test('logEvery: losses are read back in bulk every N batches; the events carry their weighted means', async () => {
+  const run = async (logEvery: number): Promise<{ events: TrainerEvent[]; records: EpochRecord[] }> => {
+    cn.manualSeed(0);
+    const model = new TinyNet({ lr: 0.1 });
+    const events: TrainerEvent[] = [];
+    const records = await new Trainer({ maxEpochs: 2, seed: 0, logEvery, onEvent: (e) => events.push(e) }).fit(model, new ToyData(96, 16));
+    return { events, records };
+  };
+  const every = await run(1);
+  const bulk = await run(4);
+  const batchesOf = (r: { events: TrainerEvent[] }): BatchEvent[] => r.events.filter((e): e is BatchEvent => e.type === 'batch');
+  // 6 batches per epoch: reads after batches 4 and 6 (the epoch's end) in each epoch.
+  assert.deepEqual(
+    batchesOf(bulk).map((e) => [e.epoch, e.batch, e.images]),
+    [[1, 4, 64], [1, 6, 96], [2, 4, 64], [2, 6, 96]],
+  );
+  // The same training (reading less often changes nothing): equal losses, and each bulk event's loss
+  // is the mean of the per-batch losses it covers (equal batch sizes).
+  assert.deepEqual(bulk.records.map((r) => r.trainLoss), every.records.map((r) => r.trainLoss));
+  const per = batchesOf(every).map((e) => e.loss);
+  const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+  const want = [mean(per.slice(0, 4)), mean(per.slice(4, 6)), mean(per.slice(6, 10)), mean(per.slice(10, 12))];
+  batchesOf(bulk).forEach((e, i) => assert.ok(Math.abs(e.loss - want[i]!) < 1e-6, `event ${i}: ${e.loss} vs ${want[i]}`));
 });
 
 test('limitTrainBatches / limitValBatches cut epochs short', async () => {
@@ -259,7 +285,7 @@ test('memory in use stays flat across batches and epochs', async () => {
   const data = new ToyData(96, 16);
   const perEpoch: number[] = [];
   const perBatch: number[] = [];
-  const trainer = new Trainer({ maxEpochs: 4, seed: 0 });
+  const trainer = new Trainer({ maxEpochs: 4, seed: 0, logEvery: 1 });
   trainer.on('batch', () => perBatch.push(k.memoryInUse()));
   trainer.on('epoch', () => perEpoch.push(k.memoryInUse()));
   await trainer.fit(model, data);

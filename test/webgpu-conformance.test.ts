@@ -8,15 +8,17 @@
  * workgroup-memory tiled kernel GPUs use and the barrier-free one software adapters use. The
  * adapter picks one; the linear-algebra and convolution families run a second time with the other.
  */
-import type { Kernels } from '../src/backend/webgpu/contract.js';
+import type { Kernels } from '../src/backend/kernels.js';
 import type { WebgpuKernels } from '../src/backend/webgpu/index.js';
 import type { GemmVariant } from '../src/backend/webgpu/gemm.js';
 import { defineSuite } from './helpers/conformance.js';
 import { KERNEL_CASES } from './helpers/kernel-cases.js';
-import { referenceV2 } from './helpers/reference-v2.js';
+import { backendByName } from '../src/backend/index.js';
 import { webgpuOrReason, webgpuRequired } from './helpers/webgpu.js';
 
-defineSuite('webgpu vs reference', webgpuOrReason, referenceV2, KERNEL_CASES, webgpuRequired);
+const reference = backendByName('reference');
+
+defineSuite('webgpu vs reference', webgpuOrReason, reference, KERNEL_CASES, webgpuRequired);
 
 /** `k` with every call made under the other GEMM implementation than the adapter's default. */
 function otherGemm(k: WebgpuKernels): { kernels: Kernels; variant: GemmVariant } {
@@ -50,7 +52,7 @@ defineSuite(
     const k = await webgpuOrReason();
     return typeof k === 'string' ? k : otherGemm(k).kernels;
   },
-  referenceV2,
+  reference,
   gemmCases,
   webgpuRequired,
   { coverage: false },

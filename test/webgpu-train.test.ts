@@ -1,30 +1,28 @@
 /**
  * End-to-end training on the webgpu backend (SwiftShader without a GPU), beside the reference
- * backend: the lecture's BN-LeNet (SGD, lr 0.1, as d2l) and a small conv net (conv/BN/tanh/avg
- * pool/strided conv/dropout/adaptive pool, SGD with momentum and weight decay) train on a
- * Fashion-MNIST subset from the same seed, and
- * - the loss trajectories agree to float32 tolerance step by step,
+ * backend, with the library's own training loop (`Trainer.fit`, which reads losses back
+ * asynchronously): the lecture's BN-LeNet (SGD, lr 0.1, as d2l) and a small conv net
+ * (conv/BN/tanh/avg pool/strided conv/dropout/adaptive pool, SGD with momentum and weight decay)
+ * train on a Fashion-MNIST subset from the same seed, and
+ * - the loss trajectories agree to float32 tolerance batch by batch (`logEvery: 1`),
  * - GPU memory is flat: after the first steps, `memoryInUse()` is the same after every step and the
  *   caching allocator creates no new buffer,
- * - each step is one command submission (plus the loss read-back), so batching works,
- * - the held-out accuracy (eval mode, batch statistics off) is above chance and equal on both.
+ * - each step (forward, backward, update and the loss read-back) is one command submission,
+ * - the held-out accuracy (the Trainer's validation, eval mode) is above chance and equal on both.
  *
  * Both nets are smooth functions of their weights (sigmoid/tanh, average pooling): with ReLU and
  * max pooling, a float32 rounding difference sooner or later flips a max-pool choice or a ReLU
  * sign, after which two correct backends follow different trajectories (the native backend
  * differs from the reference by 7e-4 on this small net even with tanh; webgpu by 5e-6). ReLU, max
  * pooling and their gradients are checked kernel by kernel in webgpu-conformance.test.ts.
- *
- * The current engine reads host data synchronously in `item()`/`toArray()`, which a GPU cannot do,
- * so this test runs the Trainer's step by hand and reads the loss with `readStorage` (async); with
- * Engine II the Trainer itself reads `await loss.item()`-style once per logging interval.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as cn from '../src/index.js';
 import * as nn from '../src/nn/index.js';
 import { SGD } from '../src/optim/index.js';
-import { Classifier } from '../src/train/index.js';
+import { Classifier, Trainer, type DataModuleLike } from '../src/train/index.js';
+import type { Batch } from '../src/data/loader.js';
 import type { Kernels } from '../src/backend/kernels.js';
 import type { WebgpuKernels } from '../src/backend/webgpu/index.js';
 import { loadFashionMnistSplit } from '../src/data/fashion-mnist-files.js';
@@ -53,14 +51,26 @@ class SmallConvNet extends Classifier {
   }
 }
 
-const data = loadFashionMnistSplit('train');
+const train = loadFashionMnistSplit('train');
 const held = loadFashionMnistSplit('test');
 
-/** Images [start, start + n) of a split as float32 [n, 1, 28, 28] in [0, 1] and int32 labels. */
-function batchOf(split: typeof data, start: number, n: number): { x: Float32Array; y: Int32Array } {
+/** Images [start, start + n) of a split as a batch: float32 [n, 1, 28, 28] in [0, 1], int32 labels. */
+function batchOf(split: typeof train, start: number, n: number): Batch {
   const x = new Float32Array(n * 784);
   for (let i = 0; i < n * 784; i++) x[i] = split.images[start * 784 + i]! / 255;
-  return { x, y: split.labels.slice(start, start + n) };
+  return { x: cn.tensor(x, { shape: [n, 1, 28, 28] }), y: cn.tensor(split.labels.slice(start, start + n)) };
+}
+
+/** `steps` training batches of `batch` images cycling over the first `subset`; 400 held-out images. */
+function subsetData(steps: number, batch: number, subset: number): DataModuleLike {
+  return {
+    *trainLoader() {
+      for (let s = 0; s < steps; s++) yield batchOf(train, (s * batch) % subset, batch);
+    },
+    *valLoader() {
+      for (let b = 0; b < 4; b++) yield batchOf(held, b * 100, 100);
+    },
+  };
 }
 
 interface Run {
@@ -74,48 +84,28 @@ interface Run {
   accuracy: number;
 }
 
-/** Trains `make()` for `steps` minibatches of `batch` images on backend `k`, from seed 0. */
-async function train(k: Kernels, make: () => Classifier, steps: number, batch: number, subset: number): Promise<Run> {
-  {
-    cn.setBackend(k.name as cn.BackendName);
-    cn.manualSeed(0);
-    const model = make();
-    const opt = model.configureOptimizers();
-    const gpu = (k as { webgpu?: WebgpuKernels }).webgpu;
-    const r: Run = { losses: [], memory: [], created: [], submits: [], accuracy: NaN };
-    for (let s = 0; s < steps; s++) {
-      const { x, y } = batchOf(data, (s * batch) % subset, batch);
-      const before = gpu?.runtime.batch.submits ?? 0;
-      model.train();
-      const loss = cn.tidy(() => {
-        const l = model.trainingStep({ x: cn.tensor(x, { shape: [batch, 1, 28, 28] }), y: cn.tensor(y) });
-        opt.zeroGrad();
-        l.backward();
-        opt.step();
-        return l;
-      });
-      const [v] = await cn.readStorage(loss.kernels, loss.storage, loss.shape, loss.dtype);
-      loss.dispose();
-      r.losses.push(v!);
-      r.memory.push(k.memoryInUse());
-      r.created.push(gpu?.runtime.pool.created ?? 0);
-      r.submits.push((gpu?.runtime.batch.submits ?? 0) - before);
-    }
-    // Held-out accuracy in eval mode (running statistics), 400 test images in 4 batches.
-    model.eval();
-    let correct = 0;
-    for (let b = 0; b < 4; b++) {
-      const { x, y } = batchOf(held, b * 100, 100);
-      const pred = cn.noGrad(() => cn.tidy(() => model.call(cn.tensor(x, { shape: [100, 1, 28, 28] })).argmax(1)));
-      const p = await cn.readStorage(pred.kernels, pred.storage, pred.shape, pred.dtype);
-      pred.dispose();
-      for (let i = 0; i < 100; i++) if (p[i] === y[i]) correct++;
-    }
-    r.accuracy = correct / 400;
-    model.dispose();
-    opt.dispose();
-    return r;
-  }
+/** Trains `make()` with `Trainer.fit` for `steps` batches on backend `k`, from seed 0. */
+async function trainOn(k: Kernels, make: () => Classifier, steps: number, batch: number, subset: number): Promise<Run> {
+  cn.setBackend(k.name as cn.BackendName);
+  cn.manualSeed(0);
+  const model = make();
+  const gpu = k.name === 'webgpu' ? (k as WebgpuKernels) : null;
+  const r: Run = { losses: [], memory: [], created: [], submits: [], accuracy: NaN };
+  let submits = gpu?.runtime.batch.submits ?? 0;
+  const trainer = new Trainer({ maxEpochs: 1, logEvery: 1, seed: 0 });
+  trainer.on('batch', (e: { loss: number }) => {
+    r.losses.push(e.loss);
+    r.memory.push(k.memoryInUse());
+    r.created.push(gpu?.runtime.pool.created ?? 0);
+    const now = gpu?.runtime.batch.submits ?? 0;
+    r.submits.push(now - submits);
+    submits = now;
+  });
+  const [record] = await trainer.fit(model, subsetData(steps, batch, subset));
+  r.accuracy = record!.valAcc;
+  (trainer.optimizer as SGD | null)?.dispose();
+  model.dispose();
+  return r;
 }
 
 /** Checks the webgpu run against the reference run. */
@@ -133,8 +123,8 @@ function compareRuns(label: string, gpu: Run, ref: Run, warmup: number): void {
   assert.ok(mem.every((m) => m === mem[0]), `${label}: webgpu memoryInUse() is not flat after step ${warmup}: ${[...new Set(mem)].join(', ')}`);
   const created = gpu.created.slice(warmup);
   assert.equal(created[created.length - 1], created[0], `${label}: the caching allocator created ${created[created.length - 1]! - created[0]!} GPU buffers after step ${warmup}`);
-  // One submit for the step (forward, backward and update) and one for the loss read-back.
-  assert.ok(gpu.submits.slice(warmup).every((n) => n <= 2), `${label}: submits per step ${[...new Set(gpu.submits)].join(', ')} (expected at most 2)`);
+  // One submit per step: forward, backward, update and the copy of the loss for the read-back.
+  assert.ok(gpu.submits.slice(warmup).every((n) => n === 1), `${label}: submits per step ${[...new Set(gpu.submits.slice(warmup))].join(', ')} (expected 1)`);
   assert.ok(gpu.accuracy > 0.3, `${label}: held-out accuracy ${gpu.accuracy} is not above chance (0.1)`);
   assert.ok(Math.abs(gpu.accuracy - ref.accuracy) <= 0.01, `${label}: held-out accuracy ${gpu.accuracy} on webgpu, ${ref.accuracy} on the reference backend`);
 }
@@ -153,8 +143,8 @@ for (const [label, make, steps, batch] of [
     await cn.useBackend('webgpu');
     const prev = cn.getBackend();
     try {
-      const gpu = await train(cn.backendByName('webgpu'), make, steps, batch, 3200);
-      const ref = await train(cn.backendByName('reference'), make, steps, batch, 3200);
+      const gpu = await trainOn(cn.backendByName('webgpu'), make, steps, batch, 3200);
+      const ref = await trainOn(cn.backendByName('reference'), make, steps, batch, 3200);
       compareRuns(label, gpu, ref, 5);
     } finally {
       cn.setBackend(prev.name as cn.BackendName);

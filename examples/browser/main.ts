@@ -128,9 +128,9 @@ function batchAt(images: Uint8Array, labels: Uint8Array, px: number, order: Int3
   return { x, y };
 }
 
-/** Reads a tensor's values (asynchronously: a GPU cannot answer synchronously). */
+/** Reads a tensor's values (asynchronously: a GPU cannot answer synchronously), then frees it. */
 async function values(t: cn.Tensor): Promise<ArrayLike<number>> {
-  const v = await cn.readStorage(t.kernels, t.storage, t.shape, t.dtype);
+  const v = await t.data();
   t.dispose();
   return v;
 }

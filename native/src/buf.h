@@ -110,5 +110,6 @@ void InitConv(Napi::Env env, Napi::Object exports);
 void InitPool(Napi::Env env, Napi::Object exports);
 void InitBatchNorm(Napi::Env env, Napi::Object exports);
 void InitResize(Napi::Env env, Napi::Object exports);
+void InitOptim(Napi::Env env, Napi::Object exports);
 
 }  // namespace cn

@@ -6,6 +6,24 @@
 // primitive expects (the output of a previous conv/pool/BN already matches), and outputs keep the
 // primitive's layout. Primitive descriptors and primitives are cached per shape + parameters, so a
 // steady-state call creates no descriptors.
+//
+// Algorithm per layer (as cuDNN's benchmark mode): each direction (forward, backward-data,
+// backward-weights) of each geometry runs oneDNN's direct algorithm or its f32 Winograd F(4x4,3x3)
+// (`algorithm::convolution_winograd`, 2.6-2.8x faster on the 3x3 stride-1 layers where it exists).
+// oneDNN 2.6 implements Winograd (its jit_avx512_core_f32_wino_conv_4x3 kernels, all three
+// directions) only for: 2-D, 3x3 kernels, stride 1, no dilation, groups 1, padding <= 1 on every
+// side, f32, AVX-512 (avx512_core) CPUs; channel counts that are not a multiple of 16 are
+// zero-padded by oneDNN. Per its sources the training primitives take src/dst as nChw16c and
+// weights as OIhw16i16o, the layouts of the direct AVX-512 kernels, so blocked activation chains
+// stay intact (and where a layout does differ, the timing below charges the reorder). In 'auto'
+// mode the first call of a geometry and direction times both candidates a few times on the call's
+// real inputs, including the reorders each candidate needs from the inputs' actual layouts and,
+// when a candidate's output layout differs from the direct one's, a reorder of its output to that
+// layout (what the consumers of the output would otherwise pay), and caches the winner with the
+// primitive. `setConvAlgo('direct' | 'winograd' | 'auto')` (env CONVNET_CONV_ALGO, applied by the
+// TS adapter) forces an algorithm from then on (Winograd where it exists, direct elsewhere);
+// `convAlgos()` lists every cached choice with its timings.
+#include <chrono>
 #include <sstream>
 
 #include "buf.h"
@@ -127,31 +145,235 @@ ConvGeom readGeom(const Napi::CallbackInfo& info, int at, const dims& x, const d
 
 memory::desc anyDesc(const dims& d) { return memory::desc(d, dt::f32, tag::any); }
 
-dnnl::convolution_forward::primitive_desc makeFwdPd(const ConvGeom& g, bool bias) {
-  auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct,
-                                    anyDesc(g.x), anyDesc(g.weightDims()), bmd, anyDesc(g.y),
-                                    g.stride, g.dil, g.padL, g.padR);
-  return dnnl::convolution_forward::primitive_desc(d, engine());
+// ---- algorithms ---------------------------------------------------------------------------------
+
+enum class Algo { Direct = 0, Winograd = 1 };
+enum class Mode { Auto, Direct, Winograd };
+constexpr int kAlgos = 2;
+
+const char* algoName(Algo a) { return a == Algo::Winograd ? "winograd" : "direct"; }
+const char* modeName(Mode m) { return m == Mode::Auto ? "auto" : m == Mode::Direct ? "direct" : "winograd"; }
+algorithm dnnlAlg(Algo a) { return a == Algo::Winograd ? algorithm::convolution_winograd : algorithm::convolution_direct; }
+
+Mode g_mode = Mode::Auto;
+
+/**
+ * Why oneDNN 2.6 has no Winograd for this geometry ("" when the shape qualifies; the CPU may still
+ * lack it). The conditions of its jit_avx512_core_f32_wino_conv_4x3 kernels.
+ */
+std::string winogradShapeIssue(const ConvGeom& g) {
+  if (g.groups != 1) return "groups > 1";
+  if (g.w[2] != 3 || g.w[3] != 3) return "kernel is not 3x3";
+  if (g.stride[0] != 1 || g.stride[1] != 1) return "stride is not 1";
+  if (g.dil[0] != 0 || g.dil[1] != 0) return "dilation is not 1";
+  for (int i = 0; i < 2; ++i)
+    if (g.padL[i] < 0 || g.padL[i] > 1 || g.padR[i] < 0 || g.padR[i] > 1) return "padding is not 0 or 1";
+  return "";
+}
+
+/** Why oneDNN gave no Winograd primitive for a shape that qualifies. */
+const char* noWinogradHere() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto need = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  return (isa & need) == need ? "oneDNN declined Winograd for this shape"
+                              : "oneDNN 2.6 has no f32 Winograd convolution for this CPU (it needs AVX-512)";
+}
+
+/**
+ * A cache of entries that may not exist (a Winograd primitive oneDNN does not implement is cached
+ * as null, so it is asked for once).
+ */
+template <class T>
+T* cachedOpt(const std::string& key, const std::function<std::unique_ptr<T>()>& make) {
+  static std::unordered_map<std::string, std::unique_ptr<T>> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  auto p = make();
+  T* r = p.get();
+  cache.emplace(key, std::move(p));
+  return r;
+}
+
+/** Runs `make`; for Winograd a oneDNN error means "not implemented here" and gives null. */
+template <class T>
+std::unique_ptr<T> makeOrNull(Algo a, const std::function<std::unique_ptr<T>()>& make) {
+  if (a == Algo::Direct) return make();
+  try {
+    return make();
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
 }
 
 struct FwdEntry {
   dnnl::convolution_forward::primitive_desc pd;
-  dnnl::convolution_forward prim;
+  dnnl::convolution_forward prim_;
   memory::desc src, wei, dst;
+  dnnl::convolution_forward& prim() {
+    if (!prim_) prim_ = dnnl::convolution_forward(pd);
+    return prim_;
+  }
 };
 
 struct BwdDataEntry {
   dnnl::convolution_backward_data::primitive_desc pd;
-  dnnl::convolution_backward_data prim;
+  dnnl::convolution_backward_data prim_;
   memory::desc diffSrc, wei, diffDst;
+  dnnl::convolution_backward_data& prim() {
+    if (!prim_) prim_ = dnnl::convolution_backward_data(pd);
+    return prim_;
+  }
 };
 
 struct BwdWeiEntry {
   dnnl::convolution_backward_weights::primitive_desc pd;
-  dnnl::convolution_backward_weights prim;
+  dnnl::convolution_backward_weights prim_;
   memory::desc src, diffWei, diffBias, diffDst;
+  dnnl::convolution_backward_weights& prim() {
+    if (!prim_) prim_ = dnnl::convolution_backward_weights(pd);
+    return prim_;
+  }
 };
+
+/** True when Winograd is worth asking oneDNN for (the shape qualifies). */
+bool winogradShapeOk(const ConvGeom& g) { return winogradShapeIssue(g).empty(); }
+
+/** The forward primitive descriptor of algorithm `a` (null: not implemented for this geometry/CPU). */
+FwdEntry* fwdEntry(const ConvGeom& g, bool bias, Algo a) {
+  if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
+  return cachedOpt<FwdEntry>(std::string("convF|") + algoName(a) + "|" + g.key() + (bias ? "|b" : "|-"), [&]() {
+    return makeOrNull<FwdEntry>(a, [&]() {
+      auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
+      dnnl::convolution_forward::desc d(prop_kind::forward_training, dnnlAlg(a), anyDesc(g.x),
+                                        anyDesc(g.weightDims()), bmd, anyDesc(g.y), g.stride, g.dil,
+                                        g.padL, g.padR);
+      auto e = std::make_unique<FwdEntry>();
+      e->pd = dnnl::convolution_forward::primitive_desc(d, engine());
+      e->src = e->pd.src_desc();
+      e->wei = e->pd.weights_desc();
+      e->dst = e->pd.dst_desc();
+      return e;
+    });
+  });
+}
+
+/** The forward descriptor a backward primitive of algorithm `a` is hinted with. */
+const dnnl::convolution_forward::primitive_desc& hintFor(const ConvGeom& g, bool bias, Algo a) {
+  FwdEntry* f = fwdEntry(g, bias, a);
+  if (f == nullptr) f = fwdEntry(g, bias, Algo::Direct);
+  return f->pd;
+}
+
+BwdDataEntry* bwdDataEntry(const ConvGeom& g, Algo a) {
+  if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
+  return cachedOpt<BwdDataEntry>(std::string("convD|") + algoName(a) + "|" + g.key(), [&]() {
+    return makeOrNull<BwdDataEntry>(a, [&]() {
+      dnnl::convolution_backward_data::desc d(dnnlAlg(a), anyDesc(g.x), anyDesc(g.weightDims()),
+                                              anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
+      auto e = std::make_unique<BwdDataEntry>();
+      e->pd = dnnl::convolution_backward_data::primitive_desc(d, engine(), hintFor(g, false, a));
+      e->diffSrc = e->pd.diff_src_desc();
+      e->wei = e->pd.weights_desc();
+      e->diffDst = e->pd.diff_dst_desc();
+      return e;
+    });
+  });
+}
+
+BwdWeiEntry* bwdWeiEntry(const ConvGeom& g, bool bias, Algo a) {
+  if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
+  return cachedOpt<BwdWeiEntry>(std::string("convW|") + algoName(a) + "|" + g.key() + (bias ? "|b" : "|-"), [&]() {
+    return makeOrNull<BwdWeiEntry>(a, [&]() {
+      auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
+      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), anyDesc(g.x), anyDesc(g.weightDims()),
+                                                 bmd, anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
+      auto e = std::make_unique<BwdWeiEntry>();
+      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, engine(), hintFor(g, bias, a));
+      e->src = e->pd.src_desc();
+      e->diffWei = e->pd.diff_weights_desc();
+      e->diffBias = e->pd.diff_bias_desc();
+      e->diffDst = e->pd.diff_dst_desc();
+      return e;
+    });
+  });
+}
+
+// ---- the algorithm choice cache -------------------------------------------------------------
+
+/** One cached choice: which algorithm a geometry + direction runs, and why. */
+struct Choice {
+  std::string direction;  // forward | backwardData | backwardWeights
+  ConvGeom g;
+  bool bias = false;
+  Mode mode = Mode::Auto;
+  Algo algo = Algo::Direct;
+  bool measured = false;
+  double ms[kAlgos] = {-1, -1};  // best measured time per candidate (ms), -1 when not timed
+  std::string reason;
+  std::string impl;  // oneDNN's implementation name of the chosen primitive
+};
+
+std::vector<Choice> g_choices;
+std::unordered_map<std::string, size_t> g_choiceIndex;
+int64_t g_measurements = 0;  // number of choices made by timing (for tests)
+
+double nowMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/**
+ * The algorithm for `direction` of geometry g: the cached choice, or a new one made by the current
+ * mode. `available(a)` says whether oneDNN implements algorithm a here; `run(a)` executes one
+ * complete call with algorithm a (reorders included) and returns nothing useful, for timing;
+ * `impl(a)` names oneDNN's implementation.
+ */
+Algo chooseAlgo(const char* direction, const ConvGeom& g, bool bias, const std::function<bool(Algo)>& available,
+                const std::function<void(Algo)>& run, const std::function<std::string(Algo)>& impl) {
+  const std::string key = std::string(direction) + "|" + g.key() + (bias ? "|b|" : "|-|") + modeName(g_mode);
+  auto it = g_choiceIndex.find(key);
+  if (it != g_choiceIndex.end()) return g_choices[it->second].algo;
+  Choice c;
+  c.direction = direction;
+  c.g = g;
+  c.bias = bias;
+  c.mode = g_mode;
+  const std::string shapeIssue = winogradShapeIssue(g);
+  const bool wino = available(Algo::Winograd);
+  const std::string noWino = "Winograd unavailable: " + (shapeIssue.empty() ? std::string(noWinogradHere()) : shapeIssue);
+  if (g_mode == Mode::Direct) {
+    c.algo = Algo::Direct;
+    c.reason = "forced direct";
+  } else if (g_mode == Mode::Winograd) {
+    c.algo = wino ? Algo::Winograd : Algo::Direct;
+    c.reason = wino ? "forced winograd" : "forced winograd; " + noWino + ", direct used";
+  } else if (!wino) {
+    c.algo = Algo::Direct;
+    c.reason = "only direct: " + noWino;
+  } else {
+    // Time both on the real inputs: one warm-up call each (primitive creation, first touch), then
+    // the best of kTimed calls, interleaved so that a burst of load hits both alike.
+    const int kTimed = 2;
+    const Algo cands[kAlgos] = {Algo::Direct, Algo::Winograd};
+    for (Algo a : cands) run(a);
+    for (int r = 0; r < kTimed; ++r) {
+      for (Algo a : cands) {
+        const double t0 = nowMs();
+        run(a);
+        const double t = nowMs() - t0;
+        double& best = c.ms[static_cast<int>(a)];
+        if (best < 0 || t < best) best = t;
+      }
+    }
+    c.measured = true;
+    ++g_measurements;
+    c.algo = c.ms[1] < c.ms[0] ? Algo::Winograd : Algo::Direct;
+    c.reason = "measured";
+  }
+  c.impl = impl(c.algo);
+  g_choiceIndex.emplace(key, g_choices.size());
+  g_choices.push_back(std::move(c));
+  return g_choices.back().algo;
+}
 
 /** The weights of logical dims [O, C/g, KH, KW] in the layout `want` (grouped when g > 1). */
 BufPtr weightsAs(const BufPtr& w0, const ConvGeom& g, const memory::desc& want) {
@@ -168,6 +390,53 @@ bool hasZero(const dims& d) {
   return false;
 }
 
+// ---- one call of each direction (used for the real call and for timing candidates) ----------
+
+BufPtr runFwd(FwdEntry& e, const ConvGeom& g, const BufPtr& x, const BufPtr& w, const BufPtr& bb) {
+  auto xs = reorderTo(x, e.src);
+  auto ws = weightsAs(w, g, e.wei);
+  auto y = allocBuf(e.dst);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, xs->mem()}, {DNNL_ARG_WEIGHTS, ws->mem()}, {DNNL_ARG_DST, y->mem()}};
+  if (bb) args.emplace(DNNL_ARG_BIAS, bb->mem());
+  e.prim().execute(stream(), args);
+  stream().wait();
+  return y;
+}
+
+BufPtr runBwdData(BwdDataEntry& e, const ConvGeom& g, const BufPtr& dy, const BufPtr& w) {
+  auto dys = reorderTo(dy, e.diffDst);
+  auto ws = weightsAs(w, g, e.wei);
+  auto dx = allocBuf(e.diffSrc);
+  e.prim().execute(stream(), {{DNNL_ARG_DIFF_DST, dys->mem()},
+                              {DNNL_ARG_WEIGHTS, ws->mem()},
+                              {DNNL_ARG_DIFF_SRC, dx->mem()}});
+  stream().wait();
+  return dx;
+}
+
+std::pair<BufPtr, BufPtr> runBwdWei(BwdWeiEntry& e, const BufPtr& x, const BufPtr& dy, bool bias) {
+  auto xs = reorderTo(x, e.src);
+  auto dys = reorderTo(dy, e.diffDst);
+  auto dw = allocBuf(e.diffWei);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xs->mem()},
+                                       {DNNL_ARG_DIFF_DST, dys->mem()},
+                                       {DNNL_ARG_DIFF_WEIGHTS, dw->mem()}};
+  BufPtr db;
+  if (bias) {
+    db = allocBuf(e.diffBias);
+    args.emplace(DNNL_ARG_DIFF_BIAS, db->mem());
+  }
+  e.prim().execute(stream(), args);
+  stream().wait();
+  return {dw, db};
+}
+
+/** For timing: when a candidate's output layout differs from the direct one's, the reorder its consumers would pay. */
+void layoutPenalty(const BufPtr& out, const memory::desc& directMd) {
+  if (out->md != directMd) reorderTo(out, directMd);
+}
+
 // conv2d(x, xDims, w, wDims, b|null, stride, padding, dilation, groups, yDims) -> y
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return guarded(info, "conv2d", [&]() -> Napi::Value {
@@ -182,29 +451,16 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
       return wrap(info.Env(), y);
     }
     x = nnAsDims(x, g.x);
-    bool bias = b != nullptr;
-    auto& e = cached<FwdEntry>("convF|" + g.key() + (bias ? "|b" : "|-"), [&]() {
-      FwdEntry e;
-      e.pd = makeFwdPd(g, bias);
-      e.prim = dnnl::convolution_forward(e.pd);
-      e.src = e.pd.src_desc();
-      e.wei = e.pd.weights_desc();
-      e.dst = e.pd.dst_desc();
-      return e;
-    });
-    auto xs = reorderTo(x, e.src);
-    auto ws = weightsAs(w, g, e.wei);
-    auto y = allocBuf(e.dst);
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, xs->mem()}, {DNNL_ARG_WEIGHTS, ws->mem()}, {DNNL_ARG_DST, y->mem()}};
-    BufPtr bb;
-    if (bias) {
-      bb = toPlain(nnAsDims(b, {g.y[1]}));
-      args.emplace(DNNL_ARG_BIAS, bb->mem());
-    }
-    e.prim.execute(stream(), args);
-    stream().wait();
-    return wrap(info.Env(), y);
+    const bool bias = b != nullptr;
+    BufPtr bb = bias ? toPlain(nnAsDims(b, {g.y[1]})) : nullptr;
+    const Algo a = chooseAlgo(
+        "forward", g, bias, [&](Algo c) { return fwdEntry(g, bias, c) != nullptr; },
+        [&](Algo c) {
+          auto out = runFwd(*fwdEntry(g, bias, c), g, x, w, bb);
+          if (c != Algo::Direct) layoutPenalty(out, fwdEntry(g, bias, Algo::Direct)->dst);
+        },
+        [&](Algo c) { return std::string(fwdEntry(g, bias, c)->pd.impl_info_str()); });
+    return wrap(info.Env(), runFwd(*fwdEntry(g, bias, a), g, x, w, bb));
   });
 }
 
@@ -219,27 +475,14 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
     auto g = readGeom(info, 5, xd, wd, yd);
     if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, dt::f32, true));
     dy = nnAsDims(dy, g.y);
-    auto& e = cached<BwdDataEntry>("convD|" + g.key(), [&]() {
-      auto hint = makeFwdPd(g, false);
-      dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, anyDesc(g.x),
-                                              anyDesc(g.weightDims()), anyDesc(g.y), g.stride,
-                                              g.dil, g.padL, g.padR);
-      BwdDataEntry e;
-      e.pd = dnnl::convolution_backward_data::primitive_desc(d, engine(), hint);
-      e.prim = dnnl::convolution_backward_data(e.pd);
-      e.diffSrc = e.pd.diff_src_desc();
-      e.wei = e.pd.weights_desc();
-      e.diffDst = e.pd.diff_dst_desc();
-      return e;
-    });
-    auto dys = reorderTo(dy, e.diffDst);
-    auto ws = weightsAs(w, g, e.wei);
-    auto dx = allocBuf(e.diffSrc);
-    e.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, dys->mem()},
-                              {DNNL_ARG_WEIGHTS, ws->mem()},
-                              {DNNL_ARG_DIFF_SRC, dx->mem()}});
-    stream().wait();
-    return wrap(info.Env(), dx);
+    const Algo a = chooseAlgo(
+        "backwardData", g, false, [&](Algo c) { return bwdDataEntry(g, c) != nullptr; },
+        [&](Algo c) {
+          auto out = runBwdData(*bwdDataEntry(g, c), g, dy, w);
+          if (c != Algo::Direct) layoutPenalty(out, bwdDataEntry(g, Algo::Direct)->diffSrc);
+        },
+        [&](Algo c) { return std::string(bwdDataEntry(g, c)->pd.impl_info_str()); });
+    return wrap(info.Env(), runBwdData(*bwdDataEntry(g, a), g, dy, w));
   });
 }
 
@@ -263,68 +506,134 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
     }
     dy = nnAsDims(dy, g.y);
     x = nnAsDims(x, g.x);
-    auto& e = cached<BwdWeiEntry>("convW|" + g.key() + (bias ? "|b" : "|-"), [&]() {
-      auto hint = makeFwdPd(g, bias);
-      auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
-      dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, anyDesc(g.x),
-                                                 anyDesc(g.weightDims()), bmd, anyDesc(g.y),
-                                                 g.stride, g.dil, g.padL, g.padR);
-      BwdWeiEntry e;
-      e.pd = dnnl::convolution_backward_weights::primitive_desc(d, engine(), hint);
-      e.prim = dnnl::convolution_backward_weights(e.pd);
-      e.src = e.pd.src_desc();
-      e.diffWei = e.pd.diff_weights_desc();
-      e.diffBias = e.pd.diff_bias_desc();
-      e.diffDst = e.pd.diff_dst_desc();
-      return e;
-    });
-    auto xs = reorderTo(x, e.src);
-    auto dys = reorderTo(dy, e.diffDst);
-    auto dw = allocBuf(e.diffWei);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xs->mem()},
-                                         {DNNL_ARG_DIFF_DST, dys->mem()},
-                                         {DNNL_ARG_DIFF_WEIGHTS, dw->mem()}};
-    BufPtr db;
-    if (bias) {
-      db = allocBuf(e.diffBias);
-      args.emplace(DNNL_ARG_DIFF_BIAS, db->mem());
-    }
-    e.prim.execute(stream(), args);
-    stream().wait();
+    const Algo a = chooseAlgo(
+        "backwardWeights", g, bias, [&](Algo c) { return bwdWeiEntry(g, bias, c) != nullptr; },
+        [&](Algo c) {
+          auto r = runBwdWei(*bwdWeiEntry(g, bias, c), x, dy, bias);
+          if (c != Algo::Direct) layoutPenalty(r.first, bwdWeiEntry(g, bias, Algo::Direct)->diffWei);
+        },
+        [&](Algo c) { return std::string(bwdWeiEntry(g, bias, c)->pd.impl_info_str()); });
+    auto r = runBwdWei(*bwdWeiEntry(g, bias, a), x, dy, bias);
+    BufPtr dw = r.first;
     if (g.groups > 1) {
       // Bring the grouped gradient back to plain goihw = plain [O, C/g, KH, KW] bytes.
       auto plain = reorderTo(dw, plainDesc(g.weightDims()));
       dw = reinterpret(plain, plainDesc(g.w));
     }
     out.Set(0u, wrap(info.Env(), dw));
-    out.Set(1u, bias ? wrap(info.Env(), toPlain(db)) : info.Env().Null());
+    out.Set(1u, bias ? wrap(info.Env(), toPlain(r.second)) : info.Env().Null());
     return out;
   });
 }
 
 // convImpl(xDims, wDims, yDims, stride, padding, dilation, groups) -> implementation names of the
-// forward / backward-data / backward-weights primitives (for benchmarks and debugging).
+// direct forward / backward-data / backward-weights primitives, and `winograd`: the Winograd ones
+// (or why there are none), for benchmarks and debugging. Creates descriptors only (cached).
 Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
   return guarded(info, "convImpl", [&]() -> Napi::Value {
     auto g = readGeom(info, 3, toDims(info[0]), toDims(info[1]), toDims(info[2]));
-    auto hint = makeFwdPd(g, false);
-    dnnl::convolution_backward_data::desc dd(algorithm::convolution_direct, anyDesc(g.x),
-                                             anyDesc(g.weightDims()), anyDesc(g.y), g.stride,
-                                             g.dil, g.padL, g.padR);
-    dnnl::convolution_backward_data::primitive_desc dpd(dd, engine(), hint);
-    dnnl::convolution_backward_weights::desc wd(algorithm::convolution_direct, anyDesc(g.x),
-                                                anyDesc(g.weightDims()), memory::desc(),
-                                                anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
-    dnnl::convolution_backward_weights::primitive_desc wpd(wd, engine(), hint);
-    auto o = Napi::Object::New(info.Env());
-    o.Set("forward", hint.impl_info_str());
-    o.Set("backwardData", dpd.impl_info_str());
-    o.Set("backwardWeights", wpd.impl_info_str());
-    o.Set("src", mdKey(hint.src_desc()));
-    o.Set("weights", mdKey(hint.weights_desc()));
-    o.Set("dst", mdKey(hint.dst_desc()));
+    auto env = info.Env();
+    auto* f = fwdEntry(g, false, Algo::Direct);
+    auto* d = bwdDataEntry(g, Algo::Direct);
+    auto* w = bwdWeiEntry(g, false, Algo::Direct);
+    auto o = Napi::Object::New(env);
+    o.Set("forward", f->pd.impl_info_str());
+    o.Set("backwardData", d->pd.impl_info_str());
+    o.Set("backwardWeights", w->pd.impl_info_str());
+    o.Set("src", mdKey(f->src));
+    o.Set("weights", mdKey(f->wei));
+    o.Set("dst", mdKey(f->dst));
+    auto wo = Napi::Object::New(env);
+    auto* wf = fwdEntry(g, false, Algo::Winograd);
+    auto* wdd = bwdDataEntry(g, Algo::Winograd);
+    auto* ww = bwdWeiEntry(g, false, Algo::Winograd);
+    const std::string issue = winogradShapeIssue(g);
+    wo.Set("reason", issue.empty() ? (wf ? "" : noWinogradHere()) : issue.c_str());
+    wo.Set("forward", wf ? Napi::Value(Napi::String::New(env, wf->pd.impl_info_str())) : env.Null());
+    wo.Set("backwardData", wdd ? Napi::Value(Napi::String::New(env, wdd->pd.impl_info_str())) : env.Null());
+    wo.Set("backwardWeights", ww ? Napi::Value(Napi::String::New(env, ww->pd.impl_info_str())) : env.Null());
+    if (wf) {
+      wo.Set("src", mdKey(wf->src));
+      wo.Set("weights", mdKey(wf->wei));
+      wo.Set("dst", mdKey(wf->dst));
+    }
+    o.Set("winograd", wo);
     return o;
   });
+}
+
+Mode parseMode(const Napi::Value& v) {
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string("(not a string)");
+  if (s == "auto") return Mode::Auto;
+  if (s == "direct") return Mode::Direct;
+  if (s == "winograd") return Mode::Winograd;
+  throw std::runtime_error("the convolution algorithm must be 'auto', 'direct' or 'winograd', got '" + s + "'");
+}
+
+// setConvAlgo('auto' | 'direct' | 'winograd') -> the previous mode. Choices made under another
+// mode stay cached for it (switching back does not measure again).
+Napi::Value SetConvAlgo(const Napi::CallbackInfo& info) {
+  return guarded(info, "setConvAlgo", [&]() -> Napi::Value {
+    const Mode m = parseMode(info[0]);
+    const Mode prev = g_mode;
+    g_mode = m;
+    return Napi::String::New(info.Env(), modeName(prev));
+  });
+}
+
+// getConvAlgo() -> the current mode.
+Napi::Value GetConvAlgo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), modeName(g_mode)); }
+
+Napi::Array dimsArray(Napi::Env env, const dims& d) {
+  auto a = Napi::Array::New(env, d.size());
+  for (size_t i = 0; i < d.size(); ++i) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(d[i])));
+  return a;
+}
+
+// convAlgos() -> { mode, measurements, choices: [{ direction, x, w, y, stride, padding, dilation,
+//   groups, bias, mode, algorithm, measured, ms: { direct, winograd } (null when not timed), reason,
+//   impl }] } with the choices in order of creation; `measurements` counts the choices made by
+//   timing since the last reset.
+Napi::Value ConvAlgos(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto out = Napi::Array::New(env, g_choices.size());
+  for (size_t i = 0; i < g_choices.size(); ++i) {
+    const Choice& c = g_choices[i];
+    auto o = Napi::Object::New(env);
+    o.Set("direction", c.direction);
+    o.Set("x", dimsArray(env, c.g.x));
+    o.Set("w", dimsArray(env, c.g.w));
+    o.Set("y", dimsArray(env, c.g.y));
+    o.Set("stride", dimsArray(env, c.g.stride));
+    o.Set("padding", dimsArray(env, c.g.padL));
+    o.Set("dilation", dimsArray(env, {c.g.dil[0] + 1, c.g.dil[1] + 1}));
+    o.Set("groups", Napi::Number::New(env, static_cast<double>(c.g.groups)));
+    o.Set("bias", Napi::Boolean::New(env, c.bias));
+    o.Set("mode", modeName(c.mode));
+    o.Set("algorithm", algoName(c.algo));
+    o.Set("measured", Napi::Boolean::New(env, c.measured));
+    auto ms = Napi::Object::New(env);
+    for (int a = 0; a < kAlgos; ++a)
+      ms.Set(algoName(static_cast<Algo>(a)), c.ms[a] < 0 ? env.Null() : Napi::Value(Napi::Number::New(env, c.ms[a])));
+    o.Set("ms", ms);
+    o.Set("reason", c.reason);
+    o.Set("impl", c.impl);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  auto r = Napi::Object::New(env);
+  r.Set("mode", modeName(g_mode));
+  r.Set("measurements", Napi::Number::New(env, static_cast<double>(g_measurements)));
+  r.Set("choices", out);
+  return r;
+}
+
+// resetConvAlgos(): forgets every cached choice (the primitives stay cached); the next call of each
+// geometry chooses again (measuring in 'auto' mode).
+Napi::Value ResetConvAlgos(const Napi::CallbackInfo& info) {
+  g_choices.clear();
+  g_choiceIndex.clear();
+  g_measurements = 0;
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -334,6 +643,10 @@ void InitConv(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dBackwardData", Napi::Function::New(env, Conv2dBackwardData));
   exports.Set("conv2dBackwardWeights", Napi::Function::New(env, Conv2dBackwardWeights));
   exports.Set("convImpl", Napi::Function::New(env, ConvImpl));
+  exports.Set("setConvAlgo", Napi::Function::New(env, SetConvAlgo));
+  exports.Set("getConvAlgo", Napi::Function::New(env, GetConvAlgo));
+  exports.Set("convAlgos", Napi::Function::New(env, ConvAlgos));
+  exports.Set("resetConvAlgos", Napi::Function::New(env, ResetConvAlgos));
 }
 
 }  // namespace cn

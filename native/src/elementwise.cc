@@ -23,8 +23,6 @@
 // padding (0/0 left NaN in it), so it runs on a padded layout only when op(0, 0) == 0.
 //
 // Also defines the helpers of general.h shared by the other general kernel files.
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -32,6 +30,7 @@
 #include <numeric>
 
 #include "general.h"
+#include "simd.h"
 
 namespace cn {
 namespace gen {
@@ -112,6 +111,22 @@ bool isDense(const memory::desc& md) {
   return static_cast<int64_t>(md.get_size()) == n * 4;
 }
 
+namespace {
+// float -> int32 truncating toward zero; NaN -> 0 and saturation keep the conversion defined
+CN_SIMD void castF32S32(const float* __restrict s, int32_t* __restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = s[i];
+    d[i] = v != v ? 0
+           : v >= 2147483647.f ? INT32_MAX
+           : v <= -2147483648.f ? INT32_MIN
+                                : static_cast<int32_t>(v);
+  }
+}
+CN_SIMD void castS32F32(const int32_t* __restrict s, float* __restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
+}
+}  // namespace
+
 BufPtr castTo(const BufPtr& xIn, dt to) {
   if (xIn->dataType() == to) return xIn;
   auto x = plainOf(xIn);
@@ -120,22 +135,11 @@ BufPtr castTo(const BufPtr& xIn, dt to) {
   if (to == dt::s32) {
     const float* s = x->f32();
     int32_t* d = y->s32();
-    parallelFor(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        float v = s[i];
-        // truncation toward zero; NaN -> 0 and saturation keep the conversion defined
-        d[i] = v != v ? 0
-               : v >= 2147483647.f ? INT32_MAX
-               : v <= -2147483648.f ? INT32_MIN
-                                    : static_cast<int32_t>(v);
-      }
-    });
+    parallelFor(n, [&](int64_t b, int64_t e) { castF32S32(s + b, d + b, e - b); });
   } else {
     const int32_t* s = x->s32();
     float* d = y->f32();
-    parallelFor(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = static_cast<float>(s[i]);
-    });
+    parallelFor(n, [&](int64_t b, int64_t e) { castS32F32(s + b, d + b, e - b); });
   }
   return y;
 }
@@ -208,19 +212,21 @@ E parseOp(const Napi::Value& v, const std::pair<const char*, E> (&names)[N], con
 
 // ---- unary ops ------------------------------------------------------------------------------
 
-// Order = the op codes of general.ts (UNARY_CODES).
-enum class UOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Square, Reciprocal, Relu, Sigmoid, Tanh };
+// The op codes: general.ts builds its name -> code tables from `opNames()` (this list, in enum
+// order), and a test checks the list equals UNARY_OPS of src/backend/kernels.ts.
+enum class UOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Square, Reciprocal, Relu, Sigmoid, Tanh, Hardswish };
 const std::pair<const char*, UOp> kUnaryNames[] = {
     {"neg", UOp::Neg},       {"exp", UOp::Exp},       {"log", UOp::Log},
     {"sqrt", UOp::Sqrt},     {"rsqrt", UOp::Rsqrt},   {"abs", UOp::Abs},
     {"sign", UOp::Sign},     {"square", UOp::Square}, {"reciprocal", UOp::Reciprocal},
-    {"relu", UOp::Relu},     {"sigmoid", UOp::Sigmoid}, {"tanh", UOp::Tanh}};
+    {"relu", UOp::Relu},     {"sigmoid", UOp::Sigmoid}, {"tanh", UOp::Tanh},
+    {"hardswish", UOp::Hardswish}};
 
 /** op(0) == 0 (a loop over a zero-padded buffer keeps the padding zero). */
 bool unaryKeepsZero(UOp op) {
   switch (op) {
     case UOp::Neg: case UOp::Sqrt: case UOp::Abs: case UOp::Sign: case UOp::Square: case UOp::Relu:
-    case UOp::Tanh:
+    case UOp::Tanh: case UOp::Hardswish:
       return true;
     default:
       return false;
@@ -238,40 +244,47 @@ bool unaryCheap(UOp op) {
  */
 constexpr int64_t kLibmMax = 1024;
 
-/** y[i] = f(x[i]) for n floats; parallel above kParallelMin. */
+/** y[i] = f(x[i]) over one range (multiversioned: see simd.h). */
+template <class F>
+CN_SIMD void mapRange(const float* __restrict x, float* __restrict y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+/** y[i] = f(x[i]) for n floats; parallel above kParallelMin. In place (x == y) is allowed. */
 template <class F>
 void mapLoop(const float* x, float* y, int64_t n, F f) {
-  parallelFor(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
-  });
+  if (x == y) {
+    // __restrict must not be promised for aliasing pointers
+    parallelFor(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+    });
+    return;
+  }
+  parallelFor(n, [&](int64_t b, int64_t e) { mapRange(x + b, y + b, e - b, f); });
 }
 
-/** y[i] = x[i] where x[i] is NaN (a vectorised scan first; most tensors hold no NaN). */
+/** copyNaN over one range: a vectorised scan first (most tensors hold no NaN). */
+CN_SIMD void copyNaNRange(const float* __restrict x, float* __restrict y, int64_t n) {
+  int any = 0;
+  for (int64_t i = 0; i < n; ++i) any |= (x[i] != x[i]);
+  if (any)
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] != x[i] ? x[i] : y[i];
+}
+
+/** y[i] = x[i] where x[i] is NaN. */
 void copyNaN(const float* x, float* y, int64_t n) {
-  parallelFor(n, [&](int64_t b, int64_t e) {
-    int any = 0;
-    for (int64_t i = b; i < e; ++i) any |= (x[i] != x[i]);
-    if (any)
-      for (int64_t i = b; i < e; ++i) y[i] = x[i] != x[i] ? x[i] : y[i];
-  });
+  parallelFor(n, [&](int64_t b, int64_t e) { copyNaNRange(x + b, y + b, e - b); });
 }
 
-/** y = sqrt(x) or 1 / sqrt(x) (vectorised: std::sqrt does not vectorise with errno semantics). */
+/**
+ * y = sqrt(x) or 1 / sqrt(x), correctly rounded (vsqrtps; no rsqrt approximation). Vectorises
+ * because the addon is built with -fno-math-errno (std::sqrt would otherwise have to set errno).
+ */
 void sqrtLoop(const float* x, float* y, int64_t n, bool recip) {
-  const int64_t CH = 8192, nch = (n + CH - 1) / CH;
-  parallelFor(nch, n, [&](int64_t c0, int64_t c1) {
-    int64_t i = c0 * CH;
-    const int64_t e = std::min(n, c1 * CH);
-#ifdef __AVX__
-    const __m256 one = _mm256_set1_ps(1.f);
-    for (; i + 8 <= e; i += 8) {
-      __m256 v = _mm256_sqrt_ps(_mm256_loadu_ps(x + i));
-      if (recip) v = _mm256_div_ps(one, v);
-      _mm256_storeu_ps(y + i, v);
-    }
-#endif
-    for (; i < e; ++i) y[i] = recip ? 1.f / std::sqrt(x[i]) : std::sqrt(x[i]);
-  });
+  if (recip)
+    mapLoop(x, y, n, [](float v) { return 1.f / std::sqrt(v); });
+  else
+    mapLoop(x, y, n, [](float v) { return std::sqrt(v); });
 }
 
 /** The hand-written map of `op` over n physical floats. */
@@ -297,12 +310,16 @@ void unaryLoop(UOp op, const float* x, float* y, int64_t n) {
       });
       break;
     case UOp::Tanh: mapLoop(x, y, n, [](float v) { return std::tanh(v); }); break;
+    // PyTorch's x * relu6(x + 3) / 6, in its order of float32 operations; NaN stays NaN
+    case UOp::Hardswish:
+      mapLoop(x, y, n, [](float v) { return v * std::min(std::max(v + 3.f, 0.f), 6.f) / 6.f; });
+      break;
   }
 }
 
 // ---- binary ops -----------------------------------------------------------------------------
 
-// Order = the op codes of general.ts (BINARY_CODES).
+// The op codes, exported in this order by `opNames()` (a test compares them with BINARY_OPS).
 enum class BOp { Add, Sub, Mul, Div, Pow, Max, Min, Gt, Ge, Lt, Le, Eq };
 const std::pair<const char*, BOp> kBinaryNames[] = {
     {"add", BOp::Add}, {"sub", BOp::Sub},     {"mul", BOp::Mul},     {"div", BOp::Div},
@@ -376,6 +393,49 @@ float applyOp(BOp op, float a, float b) {
   return r;
 }
 
+/** Merged dims and strides of a broadcast loop (see bcastLoop). */
+struct BcastGeom {
+  const int64_t* D;  // merged out dims
+  const int64_t* A;  // a's strides per merged dim
+  const int64_t* B;  // b's strides per merged dim
+  int nd;
+  int64_t nch, CH;   // the innermost dim is cut into nch chunks of CH
+};
+
+/** Work units [u0, u1) of bcastLoop: one chunk of the innermost run each (multiversioned). */
+template <class F>
+CN_SIMD void bcastRange(const float* a, const float* b, float* o, const BcastGeom& g, int64_t u0, int64_t u1, F f) {
+  const int nd = g.nd;
+  const int64_t L = g.D[nd - 1], la = g.A[nd - 1], lb = g.B[nd - 1];
+  for (int64_t u = u0; u < u1; ++u) {
+    int64_t oi = u / g.nch, c = u % g.nch;
+    int64_t ao = 0, bo = 0, rem = oi;
+    for (int i = nd - 2; i >= 0; --i) {
+      int64_t k = rem % g.D[i];
+      rem /= g.D[i];
+      ao += k * g.A[i];
+      bo += k * g.B[i];
+    }
+    const int64_t j0 = c * g.CH, j1 = std::min(L, j0 + g.CH);
+    float* op = o + oi * L;
+    if (la == 1 && lb == 1) {
+      const float* pa = a + ao;
+      const float* pb = b + bo;
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], pb[j]);
+    } else if (la == 1 && lb == 0) {
+      const float* pa = a + ao;
+      const float vb = b[bo];
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], vb);
+    } else if (la == 0 && lb == 1) {
+      const float va = a[ao];
+      const float* pb = b + bo;
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(va, pb[j]);
+    } else {
+      for (int64_t j = j0; j < j1; ++j) op[j] = f(a[ao + j * la], b[bo + j * lb]);
+    }
+  }
+}
+
 /**
  * out[i] = f(a[ia], b[ib]) over `od` (row-major out), where sa/sb are element strides of a and b
  * per out dim (0 for broadcast dims). Dims are merged where contiguous; the innermost run is
@@ -418,63 +478,44 @@ void bcastLoop(const float* a, const dims& sa, const float* b, const dims& sb, f
     Ap[0] = Bp[0] = 0;
     nd = 1;
   }
-  const int64_t L = Dp[nd - 1], la = Ap[nd - 1], lb = Bp[nd - 1];
+  const int64_t L = Dp[nd - 1];
   int64_t outer = 1;
   for (int i = 0; i < nd - 1; ++i) outer *= Dp[i];
   const int64_t CH = 8192;
   const int64_t nch = (L + CH - 1) / CH;
   const int64_t units = outer * nch;
   const int64_t total = outer * L;
-  parallelFor(units, total, [&](int64_t u0, int64_t u1) {
-  for (int64_t u = u0; u < u1; ++u) {
-    int64_t oi = u / nch, c = u % nch;
-    int64_t ao = 0, bo = 0, rem = oi;
-    for (int i = nd - 2; i >= 0; --i) {
-      int64_t k = rem % Dp[i];
-      rem /= Dp[i];
-      ao += k * Ap[i];
-      bo += k * Bp[i];
-    }
-    const int64_t j0 = c * CH, j1 = std::min(L, j0 + CH);
-    float* op = o + oi * L;
-    if (la == 1 && lb == 1) {
-      const float* pa = a + ao;
-      const float* pb = b + bo;
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], pb[j]);
-    } else if (la == 1 && lb == 0) {
-      const float* pa = a + ao;
-      const float vb = b[bo];
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], vb);
-    } else if (la == 0 && lb == 1) {
-      const float va = a[ao];
-      const float* pb = b + bo;
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(va, pb[j]);
-    } else {
-      for (int64_t j = j0; j < j1; ++j) op[j] = f(a[ao + j * la], b[bo + j * lb]);
-    }
-  }
+  const BcastGeom g{Dp, Ap, Bp, nd, nch, CH};
+  parallelFor(units, total, [&](int64_t u0, int64_t u1) { bcastRange(a, b, o, g, u0, u1, f); });
+}
+
+/** out[i] = a[i] op b[i] over one range (multiversioned). */
+template <class F>
+CN_SIMD void zipRange(const float* a, const float* b, float* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+}
+
+/** out[i] = a[i] op b[i] over n floats (a, b may be the same array). */
+void sameLoop(BOp op, const float* a, const float* b, float* y, int64_t n) {
+  dispatchF(op, [&](auto f) {
+    parallelFor(n, [&](int64_t lo, int64_t hi) { zipRange(a + lo, b + lo, y + lo, hi - lo, f); });
   });
 }
 
-/** out[i] = a[i] op b[i] over n floats. */
-void sameLoop(BOp op, const float* a, const float* b, float* y, int64_t n) {
-  dispatchF(op, [&](auto f) {
-    parallelFor(n, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) y[i] = f(a[i], b[i]);
-    });
-  });
+/** out = x op s (or s op x) over one range (multiversioned). */
+template <class F>
+CN_SIMD void scalarRange(const float* __restrict x, float s, bool reverse, float* __restrict y, int64_t n, F f) {
+  if (reverse) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(s, x[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = f(x[i], s);
+  }
 }
 
 /** out = x op s (or s op x) over n floats. */
 void scalarLoop(BOp op, const float* x, float s, bool reverse, float* y, int64_t n) {
   dispatchF(op, [&](auto f) {
-    parallelFor(n, [&](int64_t lo, int64_t hi) {
-      if (reverse) {
-        for (int64_t i = lo; i < hi; ++i) y[i] = f(s, x[i]);
-      } else {
-        for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i], s);
-      }
-    });
+    parallelFor(n, [&](int64_t lo, int64_t hi) { scalarRange(x + lo, s, reverse, y + lo, hi - lo, f); });
   });
 }
 
@@ -744,6 +785,17 @@ BufPtr clampImpl(const BufPtr& xIn, double lo, double hi) {
   return y;
 }
 
+CN_SIMD void reluBackwardRange(const float* __restrict ys, const float* __restrict g, float* __restrict d, int64_t n) {
+  // Both loads unconditional (a multiply by the 0/1 mask would turn 0 * inf into NaN, so select):
+  // `ys[i] > 0 ? g[i] : 0` loads g[i] only on one branch, which the compiler may not vectorize,
+  // and a branch on the sign of activations mispredicts half the time (measured 112 ms vs 16 ms
+  // for a 75 MB tensor).
+  for (int64_t i = 0; i < n; ++i) {
+    const float gv = g[i];
+    d[i] = ys[i] > 0.f ? gv : 0.f;
+  }
+}
+
 BufPtr reluBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn) {
   // dx = dy where y > 0: over y's layout (a zero-padded tail has y = 0, so dx stays zero there)
   BufPtr y = asF32(yIn);
@@ -755,22 +807,22 @@ BufPtr reluBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn) {
   const float* __restrict g = dy->f32();
   float* __restrict d = dx->f32();
   const int64_t n = y->numel() == 0 ? 0 : physCount(y);
-  parallelFor(n, [&](int64_t b, int64_t e) {
-    // Both loads unconditional (a multiply by the 0/1 mask would turn 0 * inf into NaN, so select):
-    // `ys[i] > 0 ? g[i] : 0` loads g[i] only on one branch, which the compiler may not vectorize,
-    // and a branch on the sign of activations mispredicts half the time (measured 112 ms vs 16 ms
-    // for a 75 MB tensor).
-    for (int64_t i = b; i < e; ++i) {
-      const float gv = g[i];
-      d[i] = ys[i] > 0.f ? gv : 0.f;
-    }
-  });
+  parallelFor(n, [&](int64_t b, int64_t e) { reluBackwardRange(ys + b, g + b, d + b, e - b); });
   return dx;
 }
 
 // dx = dy * y * (1 - y) (sigmoid) or dy * (1 - y * y) (tanh) from the saved output y, in one pass
 // over y's layout instead of three kernels. A zero-padded tail stays zero: there y = 0 (sigmoid:
 // dy * 0) and dy = 0 (tanh: 0 * 1).
+CN_SIMD void activationBackwardRange(const float* __restrict ys, const float* __restrict g, float* __restrict d,
+                                     int64_t n, bool tanhGrad) {
+  if (tanhGrad) {
+    for (int64_t i = 0; i < n; ++i) d[i] = g[i] * (1.f - ys[i] * ys[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] = g[i] * (ys[i] * (1.f - ys[i]));
+  }
+}
+
 BufPtr activationBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn, bool tanhGrad) {
   BufPtr y = asF32(yIn);
   if (y->md.data.format_kind != dnnl_blocked) y = plainOf(y);
@@ -781,16 +833,13 @@ BufPtr activationBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn, bool tanhGr
   const float* __restrict g = dy->f32();
   float* __restrict d = dx->f32();
   const int64_t n = y->numel() == 0 ? 0 : physCount(y);
-  if (tanhGrad) {
-    parallelFor(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = g[i] * (1.f - ys[i] * ys[i]);
-    });
-  } else {
-    parallelFor(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = g[i] * (ys[i] * (1.f - ys[i]));
-    });
-  }
+  parallelFor(n, [&](int64_t b, int64_t e) { activationBackwardRange(ys + b, g + b, d + b, e - b, tanhGrad); });
   return dx;
+}
+
+/** y = a + alpha * b (a and b may be the same array). */
+CN_SIMD void axpyRange(const float* a, const float* b, float* __restrict y, int64_t n, float alpha) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + alpha * b[i];
 }
 
 BufPtr axpyImpl(const BufPtr& aIn, const BufPtr& bIn, double alphaD) {
@@ -809,9 +858,7 @@ BufPtr axpyImpl(const BufPtr& aIn, const BufPtr& bIn, double alphaD) {
   const float* pa = a->f32();
   const float* pb = b->f32();
   float* py = y->f32();
-  parallelFor(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) py[i] = pa[i] + alpha * pb[i];
-  });
+  parallelFor(n, [&](int64_t b, int64_t e) { axpyRange(pa + b, pb + b, py + b, e - b, alpha); });
   return y;
 }
 
@@ -895,9 +942,39 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   });
 }
 
+/** The names of `names` as a JS array indexed by their enum value (the op codes). */
+template <class E, size_t N>
+Napi::Array namesByCode(Napi::Env env, const std::pair<const char*, E> (&names)[N]) {
+  auto a = Napi::Array::New(env, N);
+  std::vector<bool> seen(N, false);
+  for (auto& p : names) {
+    const size_t i = static_cast<size_t>(p.second);
+    if (i >= N || seen[i]) throw std::runtime_error("internal error: op name table out of enum order");
+    seen[i] = true;
+    a.Set(static_cast<uint32_t>(i), p.first);
+  }
+  return a;
+}
+
+// opNames() -> { unary, binary, reduce }: the op names in code order (the integer codes unary,
+// binary, scalar and reduce accept). general.ts builds its name -> code tables from these lists.
+Napi::Value OpNames(const Napi::CallbackInfo& info) {
+  return guarded(info, "opNames", [&]() -> Napi::Value {
+    auto env = info.Env();
+    auto o = Napi::Object::New(env);
+    o.Set("unary", namesByCode(env, kUnaryNames));
+    o.Set("binary", namesByCode(env, kBinaryNames));
+    auto r = Napi::Array::New(env, kReduceKinds);
+    for (int i = 0; i < kReduceKinds; ++i) r.Set(static_cast<uint32_t>(i), kReduceNames[i]);
+    o.Set("reduce", r);
+    return o;
+  });
+}
+
 }  // namespace
 
 void InitElementwise(Napi::Env env, Napi::Object exports) {
+  exports.Set("opNames", Napi::Function::New(env, OpNames));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("scalar", Napi::Function::New(env, Scalar));

@@ -95,8 +95,12 @@ void keyPod(std::string& key, const T& v) {
   key.append(reinterpret_cast<const char*>(&v), sizeof(T));
 }
 
-/** Reduction kinds of reduceAxes (reduce.cc). */
+/** Reduction kinds of reduceAxes (reduce.cc); their codes are the indices of kReduceNames. */
 enum ReduceKind { kSum = 0, kMean = 1, kMax = 2, kMin = 3 };
+/** Number of ReduceKind values. */
+constexpr int kReduceKinds = 4;
+/** Names of the ReduceKind values in code order (exported by opNames; REDUCE_OPS in kernels.ts). */
+constexpr const char* kReduceNames[kReduceKinds] = {"sum", "mean", "max", "min"};
 /** Reduces f32 `x` of logical `shape` over `axes`; returns a plain f32 keepdim result (reduce.cc). */
 BufPtr reduceAxes(int kind, const BufPtr& x, const dims& shape, const std::vector<int64_t>& axes);
 

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "buf.h"
+#include "general.h"
+#include "simd.h"
 
 namespace cn {
 
@@ -42,6 +43,11 @@ static Napi::Value ToHost(const Napi::CallbackInfo& info) {
   });
 }
 
+/** p[0..n) = f (multiversioned: wider stores where the CPU has them). */
+CN_SIMD static void fillRange(float* p, int64_t n, float f) {
+  for (int64_t i = 0; i < n; ++i) p[i] = f;
+}
+
 // full(dims, dtype, value) -> handle
 static Napi::Value Full(const Napi::CallbackInfo& info) {
   return guarded(info, "full", [&]() -> Napi::Value {
@@ -55,8 +61,7 @@ static Napi::Value Full(const Napi::CallbackInfo& info) {
     } else {
       float f = static_cast<float>(v);
       float* p = b->f32();
-#pragma omp parallel for if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) p[i] = f;
+      gen::parallelFor(n, [&](int64_t lo, int64_t hi) { fillRange(p + lo, hi - lo, f); });
     }
     return wrap(info.Env(), b);
   });
@@ -84,13 +89,35 @@ static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dtypeOf(handle) -> 'float32' | 'bfloat16' | 'int32' (the storage's element type)
+static Napi::Value DtypeOf(const Napi::CallbackInfo& info) {
+  auto b = unwrap(info[0], "dtypeOf");
+  const char* name = b->dataType() == dt::s32 ? "int32" : b->dataType() == dt::bf16 ? "bfloat16" : "float32";
+  return Napi::String::New(info.Env(), name);
+}
+
 // layoutOf(handle) -> string describing the physical layout (for tests and debugging)
 static Napi::Value LayoutOf(const Napi::CallbackInfo& info) {
   auto b = unwrap(info[0], "layoutOf");
   return Napi::String::New(info.Env(), b->isPlain() ? std::string("plain") : "blocked:" + mdKey(b->md));
 }
 
+// paddingIsZero(handle) -> true when the zero-padded area of a blocked layout (e.g. the channel
+// tail of nChw16c with C % 16 != 0) holds only zeros, as every kernel assumes (for tests). Checked by
+// reordering the data to row-major and back (a reorder writes zeros into the padding) and comparing
+// the bytes.
+static Napi::Value PaddingIsZero(const Napi::CallbackInfo& info) {
+  return guarded(info, "paddingIsZero", [&]() -> Napi::Value {
+    auto b = unwrap(info[0], "paddingIsZero");
+    if (b->md.data.format_kind != dnnl_blocked || gen::isDense(b->md) || b->numel() == 0)
+      return Napi::Boolean::New(info.Env(), true);
+    auto again = reorderTo(toPlain(b), b->md);
+    return Napi::Boolean::New(info.Env(), std::memcmp(again->data.get(), b->data.get(), b->bytes()) == 0);
+  });
+}
+
 void InitMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("paddingIsZero", Napi::Function::New(env, PaddingIsZero));
   exports.Set("fromHost", Napi::Function::New(env, FromHost));
   exports.Set("toHost", Napi::Function::New(env, ToHost));
   exports.Set("full", Napi::Function::New(env, Full));
@@ -99,6 +126,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryCached", Napi::Function::New(env, MemoryCached));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("layoutOf", Napi::Function::New(env, LayoutOf));
+  exports.Set("dtypeOf", Napi::Function::New(env, DtypeOf));
 }
 
 }  // namespace cn

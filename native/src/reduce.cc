@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "general.h"
+#include "simd.h"
 
 namespace cn {
 namespace gen {
@@ -33,55 +34,62 @@ struct Grid {
   }
 };
 
+// NaN-propagating max/min, as torch.amax/amin (std::max and omp simd reductions drop NaN).
+static inline float nanMax(float a, float b) { return (a != a) ? a : ((b > a || b != b) ? b : a); }
+static inline float nanMin(float a, float b) { return (a != a) ? a : ((b < a || b != b) ? b : a); }
+
+// The innermost loops (multiversioned, see simd.h).
+CN_SIMD double sumRun(const float* p, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < n; ++j) s += p[j];
+  return s;
+}
+CN_SIMD void sumRowInto(double* __restrict acc, const float* __restrict p, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) acc[j] += p[j];
+}
+CN_SIMD float maxRun(const float* p, int64_t n, float m) {
+  for (int64_t j = 0; j < n; ++j) m = nanMax(m, p[j]);
+  return m;
+}
+CN_SIMD void maxRowInto(float* __restrict acc, const float* __restrict p, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] = nanMax(acc[j], p[j]);
+}
+CN_SIMD float minRun(const float* p, int64_t n, float m) {
+  for (int64_t j = 0; j < n; ++j) m = nanMin(m, p[j]);
+  return m;
+}
+CN_SIMD void minRowInto(float* __restrict acc, const float* __restrict p, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] = nanMin(acc[j], p[j]);
+}
+
 template <int K>
 struct Acc;
 template <>
 struct Acc<kSum> {
   using T = double;
   static T init() { return 0; }
-  static T run(const float* p, int64_t n) {
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; ++j) s += p[j];
-    return s;
-  }
+  static T run(const float* p, int64_t n) { return sumRun(p, n); }
   static T comb(T a, T b) { return a + b; }
-  static void rowInto(T* acc, const float* p, int64_t n) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) acc[j] += p[j];
-  }
+  static void rowInto(T* acc, const float* p, int64_t n) { sumRowInto(acc, p, n); }
 };
-// NaN-propagating max/min, as torch.amax/amin (std::max and omp simd reductions drop NaN).
-static inline float nanMax(float a, float b) { return (a != a) ? a : ((b > a || b != b) ? b : a); }
-static inline float nanMin(float a, float b) { return (a != a) ? a : ((b < a || b != b) ? b : a); }
 
 template <>
 struct Acc<kMax> {
   using T = float;
   static T init() { return -std::numeric_limits<float>::infinity(); }
-  static T run(const float* p, int64_t n) {
-    float m = init();
-    for (int64_t j = 0; j < n; ++j) m = nanMax(m, p[j]);
-    return m;
-  }
+  static T run(const float* p, int64_t n) { return maxRun(p, n, init()); }
   static T comb(T a, T b) { return nanMax(a, b); }
-  static void rowInto(T* acc, const float* p, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) acc[j] = nanMax(acc[j], p[j]);
-  }
+  static void rowInto(T* acc, const float* p, int64_t n) { maxRowInto(acc, p, n); }
 };
 template <>
 struct Acc<kMin> {
   using T = float;
   static T init() { return std::numeric_limits<float>::infinity(); }
-  static T run(const float* p, int64_t n) {
-    float m = init();
-    for (int64_t j = 0; j < n; ++j) m = nanMin(m, p[j]);
-    return m;
-  }
+  static T run(const float* p, int64_t n) { return minRun(p, n, init()); }
   static T comb(T a, T b) { return nanMin(a, b); }
-  static void rowInto(T* acc, const float* p, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) acc[j] = nanMin(acc[j], p[j]);
-  }
+  static void rowInto(T* acc, const float* p, int64_t n) { minRowInto(acc, p, n); }
 };
 
 /**
@@ -304,10 +312,8 @@ int parseReduce(const Napi::Value& v) {
     return static_cast<int>(k);
   }
   const std::string s = v.As<Napi::String>().Utf8Value();
-  if (s == "sum") return kSum;
-  if (s == "mean") return kMean;
-  if (s == "max") return kMax;
-  if (s == "min") return kMin;
+  for (int k = 0; k < kReduceKinds; ++k)
+    if (s == kReduceNames[k]) return k;
   throw std::runtime_error("unknown reduce op '" + s + "'");
 }
 

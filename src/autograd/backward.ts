@@ -2,6 +2,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { noGrad } from './grad-mode.js';
+import { anyPostAccumulateGradHooks, runPostAccumulateGradHooks } from './hooks.js';
 
 /** Options of `backward`. */
 export interface BackwardOptions {
@@ -55,40 +56,53 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
       throw new Error(`backward: grad can be implicitly created only for one-element outputs, got ${fmt(root.shape)}`);
     }
     const k = root.kernels;
-    seed = new Tensor(k.full(root.shape, 'float32', 1), root.shape, 'float32', k);
+    seed = new Tensor(k.full(root.shape, root.dtype, 1), root.shape, root.dtype, k);
   } else if (!sameShape(seed.shape, root.shape)) {
     throw new Error(`backward: gradient of shape ${fmt(seed.shape)} does not match output ${fmt(root.shape)}`);
+  } else if (seed.dtype !== root.dtype) {
+    throw new Error(`backward: gradient is ${seed.dtype} but the output is ${root.dtype}`);
   }
   const userSeed = gradient;
 
   noGrad(() => {
     if (root.isLeaf) {
       accumulateLeaf(root, seed!, seed !== userSeed);
+      if (anyPostAccumulateGradHooks()) runPostAccumulateGradHooks(root);
       return;
     }
     const grads = new Map<Tensor, Tensor>([[root, seed!]]);
-    for (const t of topoOrder(root)) {
+    const order = topoOrder(root);
+    // Only when post-accumulate hooks exist: how many graph edges may still deliver into each leaf.
+    const pending = anyPostAccumulateGradHooks() ? leafEdges(order) : null;
+    for (const t of order) {
       const g = grads.get(t);
       grads.delete(t);
       const node = t.gradFn;
-      if (g === undefined || node === null) continue;
+      if (g === undefined || node === null) {
+        if (pending !== null && node !== null) for (const input of node.inputs) settleLeaf(pending, input, false);
+        continue;
+      }
       const gs = node.backward(g);
       node.inputs.forEach((input, i) => {
         const gi = gs[i] ?? null;
-        if (gi === null) return;
+        if (gi === null) {
+          if (pending !== null) settleLeaf(pending, input, false);
+          return;
+        }
         if (input === null || !input.requiresGrad) {
           if (gi !== g) gi.dispose();
           return;
         }
-        if (!sameShape(gi.shape, input.shape)) {
+        if (!sameShape(gi.shape, input.shape) || gi.dtype !== input.dtype) {
           throw new Error(
-            `${node.name} backward produced a gradient of shape ${fmt(gi.shape)} for an input of shape ${fmt(input.shape)}`,
+            `${node.name} backward produced a ${gi.dtype} gradient of shape ${fmt(gi.shape)} for a ${input.dtype} input of shape ${fmt(input.shape)}`,
           );
         }
         // A node may pass its incoming gradient straight through; never let two owners share it.
         const owned = gi === g ? copyOf(gi) : gi;
         if (input.isLeaf) {
           accumulateLeaf(input, owned, true);
+          if (pending !== null) settleLeaf(pending, input, true);
         } else {
           const prev = grads.get(input);
           if (prev === undefined) {
@@ -104,6 +118,32 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
       if (!opts.retainGraph) node.release();
     }
   });
+}
+
+/** Per leaf that requires grad: edges of the graph still to deliver, and whether one delivered. */
+type LeafEdges = Map<Tensor, { left: number; got: boolean }>;
+
+function leafEdges(order: readonly Tensor[]): LeafEdges {
+  const m: LeafEdges = new Map();
+  for (const t of order) {
+    for (const input of t.gradFn?.inputs ?? []) {
+      if (input === null || !input.isLeaf || !input.requiresGrad) continue;
+      const e = m.get(input);
+      if (e === undefined) m.set(input, { left: 1, got: false });
+      else e.left++;
+    }
+  }
+  return m;
+}
+
+/** One edge into `input` is done; after the last one a leaf that received a gradient runs its hooks. */
+function settleLeaf(pending: LeafEdges, input: Tensor | null, delivered: boolean): void {
+  if (input === null) return;
+  const e = pending.get(input);
+  if (e === undefined) return;
+  e.left--;
+  e.got ||= delivered;
+  if (e.left === 0 && e.got) runPostAccumulateGradHooks(input);
 }
 
 function copyOf(t: Tensor): Tensor {
@@ -122,14 +162,3 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, owned: boolean): void {
     leaf.grad = sum;
   }
 }
-
-declare module '../tensor/tensor.js' {
-  interface Tensor {
-    /** Runs reverse-mode differentiation from this tensor (see `backward`). */
-    backward(gradient?: Tensor, opts?: BackwardOptions): void;
-  }
-}
-
-Tensor.prototype.backward = function (this: Tensor, gradient?: Tensor, opts?: BackwardOptions): void {
-  backward(this, gradient, opts);
-};

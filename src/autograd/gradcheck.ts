@@ -7,13 +7,17 @@ import { Generator } from '../tensor/random.js';
 import { noGrad } from './grad-mode.js';
 import { backward } from './backward.js';
 
-/** Options of `gradcheck`. */
+/**
+ * Options of `gradcheck`. Defaults follow the inputs' dtype: float64 uses PyTorch's
+ * `torch.autograd.gradcheck` values (eps 1e-6, atol 1e-5, rtol 1e-3); float32 (backends without
+ * float64) a step and tolerances that float32 rounding allows (eps 5e-3, atol 5e-3, rtol 1e-2).
+ */
 export interface GradcheckOptions {
-  /** Finite-difference step (float32 arithmetic: not too small). Default 5e-3. */
+  /** Finite-difference step. */
   eps?: number;
-  /** Absolute tolerance. Default 5e-3. */
+  /** Absolute tolerance. */
   atol?: number;
-  /** Relative tolerance. Default 1e-2. */
+  /** Relative tolerance. */
   rtol?: number;
   /** Seed of the output projection. */
   seed?: number;
@@ -28,9 +32,10 @@ export interface GradcheckResult {
   worst: string;
 }
 
-function clone(x: Tensor, data: Float32Array): Tensor {
+function clone(x: Tensor, data: Float32Array | Float64Array): Tensor {
   const k = x.kernels;
-  return new Tensor(k.fromHost(data, x.shape, 'float32'), x.shape, 'float32', k);
+  const host = x.dtype === 'float64' ? Float64Array.from(data) : Float32Array.from(data);
+  return new Tensor(k.fromHost(host, x.shape, x.dtype), x.shape, x.dtype, k);
 }
 
 /**
@@ -39,9 +44,10 @@ function clone(x: Tensor, data: Float32Array): Tensor {
  * @example gradcheck((a) => a.mul(a).sum(), [randn([3], { requiresGrad: true })])
  */
 export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: GradcheckOptions = {}): GradcheckResult {
-  const eps = opts.eps ?? 5e-3;
-  const atol = opts.atol ?? 5e-3;
-  const rtol = opts.rtol ?? 1e-2;
+  const double = inputs.length > 0 && inputs.every((x) => x.dtype === 'float64');
+  const eps = opts.eps ?? (double ? 1e-6 : 5e-3);
+  const atol = opts.atol ?? (double ? 1e-5 : 5e-3);
+  const rtol = opts.rtol ?? (double ? 1e-3 : 1e-2);
   const gen = new Generator(opts.seed ?? 1234);
 
   for (const x of inputs) {
@@ -51,13 +57,13 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opt
     }
   }
   const y = fn(...inputs);
-  const proj = new Float32Array(y.size);
+  const proj = y.dtype === 'float64' ? new Float64Array(y.size) : new Float32Array(y.size);
   for (let i = 0; i < proj.length; i++) proj[i] = gen.random() * 2 - 1;
-  const projT = new Tensor(y.kernels.fromHost(proj, y.shape, 'float32'), y.shape, 'float32', y.kernels);
+  const projT = new Tensor(y.kernels.fromHost(proj, y.shape, y.dtype), y.shape, y.dtype, y.kernels);
   backward(y, projT);
 
-  const hostInputs = inputs.map((x) => Float32Array.from(x.toArray() as Float32Array));
-  const evalAt = (which: number, data: Float32Array): number =>
+  const hostInputs = inputs.map((x) => (x.dtype === 'float64' ? Float64Array.from(x.toArray()) : Float32Array.from(x.toArray())));
+  const evalAt = (which: number, data: Float32Array | Float64Array): number =>
     noGrad(() => {
       const xs = inputs.map((x, i) => (i === which ? clone(x, data) : x));
       const out = fn(...xs);

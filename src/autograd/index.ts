@@ -3,3 +3,4 @@ export { isGradEnabled, noGrad, enableGrad } from './grad-mode.js';
 export { record, needsGrad, type BackwardFn } from './record.js';
 export { backward, type BackwardOptions } from './backward.js';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+export { registerPostAccumulateGradHook, type PostAccumulateGradHook } from './hooks.js';

@@ -4,6 +4,7 @@
  */
 import type { GradNode } from '../tensor/tensor.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { Disposable } from '../tensor/scope.js';
 import { isGradEnabled } from './grad-mode.js';
 
 /** Backward closure: gradients for each input (null where not needed) from the output gradient. */
@@ -15,7 +16,7 @@ class Node implements GradNode {
     readonly name: string,
     readonly inputs: readonly (Tensor | null)[],
     private fn: BackwardFn | null,
-    private owned: Tensor[],
+    private owned: readonly Disposable[],
   ) {}
 
   backward(gy: Tensor): (Tensor | null)[] {
@@ -46,21 +47,22 @@ export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boole
 
 /**
  * Attaches a backward closure to `out` when grad mode is on and some input requires grad.
- * `owned` are tensors only the backward uses (workspaces, saved statistics): they are disposed
- * when the node is released after backward, or at once when nothing is recorded.
+ * `owned` are what only the backward uses (tensors, or storages wrapped as disposables: workspaces,
+ * saved statistics): they are disposed when the node is released after backward, or at once when
+ * nothing is recorded.
  */
 export function record(
   name: string,
   inputs: readonly (Tensor | null | undefined)[],
   out: Tensor,
   backward: BackwardFn,
-  owned: Tensor[] = [],
+  owned: readonly Disposable[] = [],
 ): Tensor {
   if (!needsGrad(inputs)) {
     for (const t of owned) t.dispose();
     return out;
   }
-  for (const t of owned) t.keep();
+  for (const t of owned) if (t instanceof Tensor) t.keep();
   out.gradFn = new Node(name, inputs.map((t) => t ?? null), backward, owned);
   out.requiresGrad = true;
   return out;

@@ -10,19 +10,22 @@
  * argument: the environment's choice or the default). Without a usable adapter, `useBackend`
  * rejects with one line saying why, and the CPU backends are unaffected.
  */
-import type { DType, HostArray, Kernels, Shape, Storage } from './kernels.js';
+import { readFileSync } from 'node:fs';
+import type { Kernels } from './kernels.js';
 import { referenceKernels } from './reference/index.js';
 import { addon, addonError } from './native/addon.js';
+import { noticeFallback } from './native/status.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
+import { nativeDTypes } from './native/dtypes.js';
+import { metaKernels } from './meta/index.js';
 import { initWebgpu, webgpuKernels } from './webgpu/index.js';
-import { legacyKernels } from './webgpu/legacy.js';
 
-/** Names of the available backends. */
-export type BackendName = 'native' | 'reference' | 'webgpu';
+/** Names of the available backends (`meta`: shapes and dtypes only, no data; `webgpu`: GPUs through WebGPU). */
+export type BackendName = 'native' | 'reference' | 'meta' | 'webgpu';
 
 /** Every backend name (for argument checks and messages). */
-export const BACKEND_NAMES: readonly BackendName[] = ['native', 'reference', 'webgpu'];
+export const BACKEND_NAMES: readonly BackendName[] = ['native', 'reference', 'meta', 'webgpu'];
 
 let nativeKernels: Kernels | null = null;
 
@@ -31,7 +34,7 @@ function native(): Kernels {
     throw new Error(`the native backend is unavailable: ${addonError}`);
   }
   if (nativeKernels === null) {
-    nativeKernels = { ...generalKernels(addon), ...nnKernels(addon), name: 'native' };
+    nativeKernels = { ...generalKernels(addon), ...nnKernels(addon), name: 'native', dtypes: nativeDTypes };
   }
   return nativeKernels;
 }
@@ -41,16 +44,13 @@ export function nativeAvailable(): boolean {
   return addon !== null;
 }
 
-let webgpuLegacy: Kernels | null = null;
-
 /** The webgpu backend once `useBackend('webgpu')` (or `initWebgpu()`) has created it. */
 function webgpu(): Kernels {
   const k = webgpuKernels();
   if (k === null) {
     throw new Error("the webgpu backend is created asynchronously: call `await useBackend('webgpu')` once before selecting it");
   }
-  webgpuLegacy ??= legacyKernels(k);
-  return webgpuLegacy;
+  return k;
 }
 
 /** True when the webgpu backend has been created in this process. */
@@ -58,23 +58,29 @@ export function webgpuReady(): boolean {
   return webgpuKernels() !== null;
 }
 
-/** The backend named by CONVNET_BACKEND, or undefined when it is unset. */
+/** The backend named by CONVNET_BACKEND (native, reference or webgpu), or undefined when unset. */
 function envBackend(): BackendName | undefined {
   const env = typeof process !== 'undefined' ? process.env?.CONVNET_BACKEND : undefined;
   if (env === undefined || env === '') return undefined;
-  if (!(BACKEND_NAMES as readonly string[]).includes(env)) {
-    throw new Error(`CONVNET_BACKEND must be one of ${BACKEND_NAMES.join(', ')}, got '${env}'`);
+  if (env !== 'native' && env !== 'reference' && env !== 'webgpu') {
+    throw new Error(`CONVNET_BACKEND must be 'native', 'reference' or 'webgpu', got '${env}'`);
   }
-  return env as BackendName;
+  return env;
+}
+
+/** The default CPU backend: native when the addon loads, else reference (with a one-line notice). */
+function defaultBackend(): Kernels {
+  if (addon !== null) return native();
+  noticeFallback(); // one line on stderr: the slower backend runs, and how to get the native one
+  return referenceKernels;
 }
 
 function initial(): Kernels {
   const env = envBackend();
   if (env === 'webgpu' && !webgpuReady()) {
-    throw new Error("CONVNET_BACKEND=webgpu: the webgpu backend is created asynchronously: call `await useBackend()` once before creating tensors");
+    throw new Error('CONVNET_BACKEND=webgpu: the webgpu backend is created asynchronously: call `await useBackend()` once before creating tensors');
   }
-  if (env !== undefined) return backendByName(env);
-  return addon !== null ? native() : referenceKernels;
+  return env !== undefined ? backendByName(env) : defaultBackend();
 }
 
 let current: Kernels | null = null;
@@ -97,8 +103,9 @@ export function setBackend(name: BackendName): void {
 export function backendByName(name: BackendName): Kernels {
   if (name === 'reference') return referenceKernels;
   if (name === 'native') return native();
+  if (name === 'meta') return metaKernels;
   if (name === 'webgpu') return webgpu();
-  throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.map((n) => `'${n}'`).join(', ')})`);
+  throw new Error(`unknown backend '${String(name)}' (expected 'native', 'reference', 'meta' or 'webgpu')`);
 }
 
 /**
@@ -111,19 +118,8 @@ export function backendByName(name: BackendName): Kernels {
 export async function useBackend(name?: BackendName): Promise<Kernels> {
   const which = name ?? envBackend();
   if (which === 'webgpu') await initWebgpu();
-  current = which === undefined ? (addon !== null ? native() : referenceKernels) : backendByName(which);
+  current = which === undefined ? defaultBackend() : backendByName(which);
   return current;
-}
-
-/**
- * Reads a storage back to the host asynchronously, on any backend (GPU backends can only do this
- * asynchronously; CPU backends answer at once). Until Engine II adds `await t.data()`:
- * @example const [loss] = await readStorage(l.kernels, l.storage, l.shape, l.dtype);
- */
-export async function readStorage(k: Kernels, s: Storage, shape: Shape, dtype: DType): Promise<HostArray> {
-  const gpu = (k as { webgpu?: { read(s: Storage, shape: Shape): Promise<HostArray> } }).webgpu;
-  if (gpu !== undefined) return gpu.read(s, shape);
-  return k.toHost(s, shape, dtype);
 }
 
 /** Runs `fn` with `name` as the current backend, restoring the previous one afterwards. */
@@ -153,4 +149,49 @@ export function emptyCache(): void {
 /** Bytes of free blocks the native and webgpu caching allocators hold. */
 export function memoryCached(): number {
   return (addon?.memoryCached() ?? 0) + (webgpuKernels()?.memoryCached() ?? 0);
+}
+
+/**
+ * Sets the number of threads the native kernels use (OpenMP threads of the calling thread), as
+ * PyTorch's `torch.set_num_threads`; data-parallel runs give each process its share of the cores.
+ * The reference backend is single-threaded: a no-op there (and without the addon).
+ * @example cn.setNumThreads(1);
+ */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setNumThreads: the number of threads must be an integer >= 1, got ${n}`);
+  addon?.setNumThreads(n);
+}
+
+/** Threads the native kernels use (1 without the addon). */
+export function getNumThreads(): number {
+  return addon?.getNumThreads() ?? 1;
+}
+
+/**
+ * Whether backend `k` can run bfloat16 mixed precision at speed: it needs bfloat16 conv/matmul
+ * kernels, and on the native backend a CPU with AVX-512 BF16 or AMX (oneDNN runs bf16 on older CPUs
+ * only through slow reference code).
+ * @example bf16Support(getBackend()) // { ok: false, why: 'this CPU has no AVX-512 BF16 or AMX' }
+ */
+export function bf16Support(k: Kernels): { ok: boolean; why: string } {
+  if (!k.dtypes.conv2d.includes('bfloat16') || !k.dtypes.linear.includes('bfloat16')) {
+    return { ok: false, why: `the '${k.name}' backend has no bfloat16 convolution and linear kernels` };
+  }
+  if (k.name === 'native' && !cpuHasBf16()) return { ok: false, why: 'this CPU has no AVX-512 BF16 or AMX' };
+  return { ok: true, why: '' };
+}
+
+let bf16Flag: boolean | null = null;
+
+/** True when the CPU advertises avx512_bf16 or amx_bf16 (Linux /proc/cpuinfo). */
+function cpuHasBf16(): boolean {
+  if (bf16Flag === null) {
+    try {
+      const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+      bf16Flag = flags.includes('avx512_bf16') || flags.includes('amx_bf16');
+    } catch {
+      bf16Flag = false;
+    }
+  }
+  return bf16Flag;
 }

@@ -10,7 +10,6 @@ export {
   type LayerSummaryRow,
   type LayerSummaryOptions,
 } from '../train/classifier.js';
-export { layerFlops } from '../train/flops.js';
 export {
   Trainer,
   trainStep,
@@ -22,6 +21,9 @@ export {
   type TrainerOptions,
   type EpochRecord,
   type TrainerEvent,
+  type BatchEvent,
+  type EpochEvent,
+  type EndEvent,
   type OptimizerLike,
   type DataModuleLike,
   type BatchSource,

@@ -1,7 +1,6 @@
 /**
- * Command-line flag parsing for the `convnet` commands: `--flag value`, `--flag=value`, boolean
- * switches, `--` to end options, positionals. Values are validated by the typed readers below so
- * that a bad value fails with one line naming the flag and what it expects.
+ * The errors of the `convnet` tool and typed readers of its parsed flags: a bad value fails with one
+ * line naming the flag and what it expects. (Parsing itself, from the option specs, is program.ts.)
  */
 
 /** An error caused by the user's input (bad flag, unknown model, missing file): printed as one line. */
@@ -24,69 +23,15 @@ export class UsageError extends CliError {
   }
 }
 
-/** How a flag is written: a switch (`--json`) or a flag taking one value (`--epochs 3`). */
-export type FlagKind = 'boolean' | 'string';
-
-/** Flags a command accepts, by name without the dashes. */
-export type FlagSpec = Readonly<Record<string, FlagKind>>;
-
-/** Flags every command accepts. */
-export const GLOBAL_FLAGS: FlagSpec = { backend: 'string', device: 'string', verbose: 'boolean', help: 'boolean' };
-
-/** The result of `parseFlags`: flag values by name (switches are `true`), and the positionals. */
+/**
+ * A command's parsed command line (src/cli/program.ts): flag values by long name without dashes
+ * (switches are `true`; a flag not given is absent), and the positional arguments.
+ */
 export interface ParsedArgs {
   /** Values of the flags given (a flag given twice keeps the last value). */
   flags: Record<string, string | true>;
   /** Arguments that are not flags, in order. */
   positionals: string[];
-}
-
-/**
- * Splits `argv` into flags (checked against `spec` plus the global flags) and positionals.
- * @example parseFlags(['lenet', '--epochs', '2'], { epochs: 'string' }, 'train')
- *   // { flags: { epochs: '2' }, positionals: ['lenet'] }
- */
-export function parseFlags(argv: readonly string[], spec: FlagSpec, command: string): ParsedArgs {
-  const all: FlagSpec = { ...GLOBAL_FLAGS, ...spec };
-  const flags: Record<string, string | true> = {};
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg === '-h') {
-      flags.help = true;
-      continue;
-    }
-    if (!arg.startsWith('--') || arg === '--') {
-      if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
-        throw new UsageError(`unknown option '${arg}' for 'convnet ${command}' (see convnet ${command} --help)`);
-      }
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const kind = Object.prototype.hasOwnProperty.call(all, name) ? all[name] : undefined;
-    if (kind === undefined) throw new UsageError(`unknown option '--${name}' for 'convnet ${command}' (see convnet ${command} --help)`);
-    if (kind === 'boolean') {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
-      flags[name] = true;
-      continue;
-    }
-    let value: string | undefined;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else {
-      value = argv[i + 1];
-      // A following flag is not a value ('--out --resume'); negative numbers are, to be rejected later.
-      if (value === undefined || (value.startsWith('--') && value.length > 2)) throw new UsageError(`--${name} needs a value`);
-      i++;
-    }
-    flags[name] = value;
-  }
-  return { flags, positionals };
 }
 
 /** The string value of `--name`, or undefined when not given. */
@@ -143,13 +88,4 @@ export function choiceFlag<T extends string>(args: ParsedArgs, name: string, cho
     throw new UsageError(`--${name} must be ${choices.join(' or ')}, got '${v}'`);
   }
   return v as T;
-}
-
-/** Checks the number of positionals (`names` describes them for the message). */
-export function expectPositionals(args: ParsedArgs, command: string, min: number, max: number, names: string): void {
-  const n = args.positionals.length;
-  if (n < min) throw new UsageError(`${command}: missing ${names} (see convnet ${command} --help)`);
-  if (n > max) {
-    throw new UsageError(`${command}: unexpected argument '${args.positionals[max]}' (see convnet ${command} --help)`);
-  }
 }

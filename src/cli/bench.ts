@@ -1,42 +1,39 @@
 /** `convnet bench <model>`: training throughput (images/s) on a random batch, as one JSON line. */
 import { getBackend } from '../backend/index.js';
 import { webgpuKernels } from '../backend/webgpu/index.js';
-import { benchTraining, benchTrainingAsync } from '../train/bench.js';
-import { choiceFlag, expectPositionals, intFlag } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { benchTraining, benchTrainingAsync } from '../models/bench.js';
+import { choiceFlag, intFlag } from './args.js';
+import { batchSizeOption, type Command } from './command.js';
 import { lookupModel } from './zoo.js';
+
+/** Values of `--precision`. */
+const PRECISIONS = ['fp32'] as const;
 
 /** The `bench` command. */
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'training images/s of a model on a random batch (one JSON line)',
-  flags: { 'batch-size': 'string', steps: 'string', warmup: 'string', precision: 'string' },
-  help: `Usage: convnet bench <model> [--batch-size N] [--steps N] [--warmup N] [--precision fp32]
-
-Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random
-batch at the model's input size, after untimed warm-up steps, and prints one JSON line:
-{"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s"}
-(with --backend webgpu also "adapter": the GPU, or a software rasterizer such as SwiftShader).
-
-Options:
-  --batch-size N   images per step (default 128)
-  --steps N        timed steps (default 10)
-  --warmup N       untimed steps first (default 1)
-  --precision P    arithmetic precision; fp32 (the only one the backends implement)
-${GLOBAL_HELP}`,
+  description: `Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random batch at the model's input size, after untimed warm-up steps, and prints one JSON line: {"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s"} (on webgpu also "adapter": the GPU, or a software rasterizer such as SwiftShader).`,
+  arguments: [{ name: '<model>', help: 'a zoo model (see convnet models)' }],
+  options: [
+    batchSizeOption('128'),
+    { name: 'steps', value: 'N', help: 'timed steps (default 10)' },
+    { name: 'warmup', value: 'N', help: 'untimed steps first (default 1)' },
+    { name: 'precision', choices: PRECISIONS, help: 'arithmetic precision; fp32 (the only one the backends implement)' },
+  ],
   async run(args) {
-    expectPositionals(args, 'bench', 1, 1, '<model>');
     const name = args.positionals[0]!;
     lookupModel(name);
-    const precision = choiceFlag(args, 'precision', ['fp32'] as const) ?? 'fp32';
+    const precision = choiceFlag(args, 'precision', PRECISIONS) ?? 'fp32';
     const opts = {
       model: name,
       batchSize: intFlag(args, 'batch-size', 1) ?? 128,
       steps: intFlag(args, 'steps', 1) ?? 10,
       warmup: intFlag(args, 'warmup', 0) ?? 1,
     };
-    // A GPU backend runs asynchronously: its steps are timed until the device has finished them.
-    const r = getBackend().name === 'webgpu' ? await benchTrainingAsync(opts) : benchTraining(opts);
+    // A GPU runs asynchronously: its steps are timed until the device has finished them.
+    const gpu = getBackend().name === 'webgpu';
+    const r = gpu ? await benchTrainingAsync(opts) : benchTraining(opts);
     console.log(
       JSON.stringify({
         model: r.model,
@@ -47,7 +44,7 @@ ${GLOBAL_HELP}`,
         steps: r.steps,
         seconds: r.seconds,
         images_per_s: r.imagesPerSec,
-        ...(getBackend().name === 'webgpu' ? { adapter: webgpuKernels()?.info.adapter } : {}),
+        ...(gpu ? { adapter: webgpuKernels()?.info.adapter } : {}),
       }),
     );
     return 0;

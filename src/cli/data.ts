@@ -12,8 +12,9 @@ import { Dataset } from '../data/dataset.js';
 import { FashionMNIST } from '../data/fashion-mnist.js';
 import { FASHION_MNIST_LABELS, loadFashionMnistSplit } from '../data/fashion-mnist-files.js';
 import { ImageFolder } from '../data/image-folder.js';
+import { DistributedSampler } from '../dist/sampler.js';
 import type { DataModuleLike } from '../train/trainer.js';
-import { CliError } from './args.js';
+import { CliError, UsageError } from './args.js';
 
 /** The `--data` value naming the built-in dataset. */
 export const FASHION_MNIST = 'fashion-mnist';
@@ -40,6 +41,7 @@ export class CliData implements DataModuleLike {
   readonly generator: Generator;
   private train_: DataLoader | null = null;
   private val_: DataLoader | null = null;
+  private shard_: { rank: number; worldSize: number } | null = null;
 
   constructor(
     /** Training samples (after `limitTrain`). */
@@ -61,15 +63,39 @@ export class CliData implements DataModuleLike {
     return this.train.sampleShape;
   }
 
+  /**
+   * Data-parallel training: from now on this process reads only its rank's part of every epoch
+   * (`DistributedSampler`; validation unpadded) in batches of batchSize / worldSize, so the world's
+   * batches are the batches one process would read. The epoch's order is still drawn whole from
+   * `generator`, whatever the world size. Call before the first pass.
+   */
+  shard(rank: number, worldSize: number): void {
+    if (this.config.batchSize % worldSize !== 0) {
+      throw new UsageError(`--batch-size ${this.config.batchSize} is the global batch and must be divisible by the ${worldSize} processes`);
+    }
+    this.shard_ = { rank, worldSize };
+    this.train_ = null;
+    this.val_ = null;
+  }
+
+  #loaderOptions(train: boolean): { batchSize: number; sampler?: DistributedSampler } {
+    const s = this.shard_;
+    if (s === null) return { batchSize: this.config.batchSize };
+    return {
+      batchSize: this.config.batchSize / s.worldSize,
+      sampler: new DistributedSampler({ numReplicas: s.worldSize, rank: s.rank, pad: train }),
+    };
+  }
+
   /** A pass over the shuffled training set (one loader, so its generator carries across epochs). */
   trainLoader(): YieldingBatches {
-    this.train_ ??= new DataLoader(this.train, { batchSize: this.config.batchSize, shuffle: true, numWorkers: 1, generator: this.generator });
+    this.train_ ??= new DataLoader(this.train, { ...this.#loaderOptions(true), shuffle: true, numWorkers: 1, generator: this.generator });
     return new YieldingBatches(this.train_);
   }
 
   /** A pass over the validation set, in order. */
   valLoader(): YieldingBatches {
-    this.val_ ??= new DataLoader(this.val, { batchSize: this.config.batchSize, shuffle: false, numWorkers: 1, generator: new Generator(0) });
+    this.val_ ??= new DataLoader(this.val, { ...this.#loaderOptions(false), shuffle: false, numWorkers: 1, generator: new Generator(0) });
     return new YieldingBatches(this.val_);
   }
 }

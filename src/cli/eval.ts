@@ -7,8 +7,8 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { confusionMatrix, confusionMatrixText, saveConfusionPng } from '../viz/confusion.js';
-import { CliError, boolFlag, expectPositionals, intFlag, stringFlag } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { CliError, boolFlag, intFlag, stringFlag } from './args.js';
+import { batchSizeOption, jsonOption, type Command } from './command.js';
 import { loadValidation, resolveDataArg } from './data.js';
 import { RUN_FILES, loadRun } from './run-dir.js';
 
@@ -16,23 +16,16 @@ import { RUN_FILES, loadRun } from './run-dir.js';
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'loss, accuracy and confusion matrix of a trained model',
-  flags: { data: 'string', 'batch-size': 'string', limit: 'string', out: 'string', json: 'boolean' },
-  help: `Usage: convnet eval <run-dir|checkpoint> [options]
-
-Evaluates a model trained by 'convnet train' on the validation images: mean cross-entropy loss,
-accuracy, and the confusion matrix (rows: true class, columns: predicted class), printed as text
-and drawn to a PNG.
-
-Options:
-  --data fashion-mnist|DIR  data to evaluate on (default: the run's; a folder must have the
-                            run's class sub-folders)
-  --batch-size N            images per batch (default: the run's)
-  --limit N                 evaluate the first N validation images only
-  --out FILE                the confusion matrix PNG (default: <run-dir>/${RUN_FILES.confusion})
-  --json                    print {"loss", "accuracy", "images", "classNames", "confusion"} instead
-${GLOBAL_HELP}`,
+  description: `Evaluates a model trained by 'convnet train' on the validation images: mean cross-entropy loss, accuracy, and the confusion matrix (rows: true class, columns: predicted class), printed as text and drawn to a PNG.`,
+  arguments: [{ name: '<run-dir|checkpoint>', help: "a run folder of 'convnet train', or its checkpoint.safetensors" }],
+  options: [
+    { name: 'data', value: 'fashion-mnist|DIR', help: "data to evaluate on (default: the run's; a folder must have the run's class sub-folders)" },
+    batchSizeOption("the run's"),
+    { name: 'limit', value: 'N', help: 'evaluate the first N validation images only' },
+    { name: 'out', value: 'FILE', help: `the confusion matrix PNG (default: <run-dir>/${RUN_FILES.confusion})` },
+    jsonOption('print {"loss", "accuracy", "images", "classNames", "confusion"} instead'),
+  ],
   async run(args) {
-    expectPositionals(args, 'eval', 1, 1, '<run-dir|checkpoint>');
     const dataArg = stringFlag(args, 'data');
     const batchSize = intFlag(args, 'batch-size', 1);
     const limit = intFlag(args, 'limit', 1);

@@ -1,27 +1,21 @@
 /** `convnet export <run-dir|checkpoint> --onnx FILE`: the trained model as an ONNX file. */
 import { resolve } from 'node:path';
 import { saveOnnx } from '../onnx/index.js';
-import { CliError, UsageError, expectPositionals, intFlag, stringFlag } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { CliError, UsageError, intFlag, stringFlag } from './args.js';
+import { type Command } from './command.js';
 import { loadRun } from './run-dir.js';
 
 /** The `export` command. */
 export const exportCommand: Command = {
   name: 'export',
   summary: 'export a trained model to ONNX',
-  flags: { onnx: 'string', 'batch-size': 'string' },
-  help: `Usage: convnet export <run-dir|checkpoint> --onnx FILE [--batch-size N]
-
-Writes the model trained by 'convnet train' (in eval mode: batch norm uses its running statistics,
-dropout is off) as an ONNX graph taking float32 images [N, C, H, W] of the run's size and
-returning the logits [N, classes].
-
-Options:
-  --onnx FILE      the .onnx file to write
-  --batch-size N   the batch dimension of the exported input (default 1)
-${GLOBAL_HELP}`,
+  description: `Writes the model trained by 'convnet train' (in eval mode: batch norm uses its running statistics, dropout is off) as an ONNX graph taking float32 images [N, C, H, W] of the run's size and returning the logits [N, classes].`,
+  arguments: [{ name: '<run-dir|checkpoint>', help: "a run folder of 'convnet train', or its checkpoint.safetensors" }],
+  options: [
+    { name: 'onnx', value: 'FILE', help: 'the .onnx file to write (required)' },
+    { name: 'batch-size', value: 'N', help: 'the batch dimension of the exported input (default 1)' },
+  ],
   async run(args) {
-    expectPositionals(args, 'export', 1, 1, '<run-dir|checkpoint>');
     const file = stringFlag(args, 'onnx');
     if (file === undefined || file === '') throw new UsageError('export: --onnx FILE is required (see convnet export --help)');
     const batch = intFlag(args, 'batch-size', 1) ?? 1;

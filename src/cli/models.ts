@@ -1,25 +1,18 @@
 /** `convnet models`: the zoo, with each model's default input, parameter count and forward FLOPs. */
 import { defaultInputShape, modelNames, models } from '../models/index.js';
 import { formatFlops } from '../train/classifier.js';
-import { boolFlag, expectPositionals } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { boolFlag } from './args.js';
+import { jsonOption, type Command } from './command.js';
 import { formatCount, formatTable, modelStats } from './zoo.js';
 
 /** The `models` command. */
 export const modelsCommand: Command = {
   name: 'models',
   summary: 'list the model zoo (default input size, parameters, forward FLOPs)',
-  flags: { json: 'boolean' },
-  help: `Usage: convnet models [--json]
-
-Lists every model of the zoo with its default input [N, C, H, W] (batch 1), its number of
-parameters and the FLOPs of one forward pass at that size (a multiply-add counts 2).
-
-Options:
-  --json    one JSON object per model instead of the table
-${GLOBAL_HELP}`,
+  description: `Lists every model of the zoo with its default input [N, C, H, W] (batch 1), its number of parameters and the FLOPs of one forward pass at that size (a multiply-add counts 2).`,
+  arguments: [],
+  options: [jsonOption('one JSON object per model instead of the table')],
   async run(args) {
-    expectPositionals(args, 'models', 0, 0, '');
     const rows = modelNames.map((name) => {
       const input = defaultInputShape(name);
       const s = modelStats(name, input);

@@ -8,8 +8,8 @@ import { tensor } from '../tensor/creation.js';
 import { tidy } from '../tensor/scope.js';
 import { decodeImage } from '../data/decode.js';
 import { resizeBilinear } from '../data/resize.js';
-import { CliError, boolFlag, expectPositionals, intFlag } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { CliError, boolFlag, intFlag } from './args.js';
+import { jsonOption, type Command } from './command.js';
 import { loadRun } from './run-dir.js';
 
 /** One predicted class. */
@@ -42,21 +42,16 @@ export function topK(logits: ArrayLike<number>, classNames: readonly string[], k
 export const predictCommand: Command = {
   name: 'predict',
   summary: 'top-k classes of image files with a trained model',
-  flags: { 'top-k': 'string', json: 'boolean' },
-  help: `Usage: convnet predict <run-dir|checkpoint> <image...> [--top-k K] [--json]
-
-Classifies image files (PNG, TIFF, JPEG) with a model trained by 'convnet train'. Each image is
-decoded as the training images were (grey or RGB like them, pixels scaled to [0, 1]) and resized
-bilinearly to the model's input size with the training data's filter (antialiased for image
-folders, plain bilinear for Fashion-MNIST). Fashion-MNIST models expect light garments on a black
-background, as in the dataset.
-
-Options:
-  --top-k K   classes shown per image (default 5)
-  --json      one JSON line per image: {"image", "top": [{"index", "class", "probability"}]}
-${GLOBAL_HELP}`,
+  description: `Classifies image files (PNG, TIFF, JPEG) with a model trained by 'convnet train'. Each image is decoded as the training images were (grey or RGB like them, pixels scaled to [0, 1]) and resized bilinearly to the model's input size with the training data's filter (antialiased for image folders, plain bilinear for Fashion-MNIST). Fashion-MNIST models expect light garments on a black background, as in the dataset.`,
+  arguments: [
+    { name: '<run-dir|checkpoint>', help: "a run folder of 'convnet train', or its checkpoint.safetensors" },
+    { name: '<image...>', help: 'image files (PNG, TIFF, JPEG)' },
+  ],
+  options: [
+    { name: 'top-k', value: 'K', help: 'classes shown per image (default 5)' },
+    jsonOption('one JSON line per image: {"image", "top": [{"index", "class", "probability"}]}'),
+  ],
   async run(args) {
-    expectPositionals(args, 'predict', 2, Infinity, '<run-dir|checkpoint> <image...>');
     const k = intFlag(args, 'top-k', 1) ?? 5;
     const [runArg, ...images] = args.positionals as [string, ...string[]];
     for (const img of images) {

@@ -42,9 +42,10 @@ export interface RunConfig extends DataConfig {
 
 /**
  * One `metrics.jsonl` line: `{"epoch", "train_loss", "val_loss", "val_acc", "images_per_s",
- * "seconds"}` (NaN, e.g. no validation data, becomes null since JSON has no NaN).
+ * "seconds"}` and then the `extra` fields (e.g. `world_size`); NaN, e.g. no validation data,
+ * becomes null since JSON has no NaN.
  */
-export function metricsLine(r: EpochRecord): string {
+export function metricsLine(r: EpochRecord, extra: Record<string, unknown> = {}): string {
   const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
   return JSON.stringify({
     epoch: r.epoch,
@@ -53,6 +54,7 @@ export function metricsLine(r: EpochRecord): string {
     val_acc: num(r.valAcc),
     images_per_s: num(r.imagesPerSec),
     seconds: num(r.seconds),
+    ...extra,
   });
 }
 

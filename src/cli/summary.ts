@@ -1,26 +1,21 @@
 /** `convnet summary <model>`: d2l's layer summary (output shapes, parameters, FLOPs per layer). */
 import { defaultInputShape } from '../models/index.js';
 import { formatFlops } from '../train/classifier.js';
-import { boolFlag, expectPositionals, parseIntList, stringFlag } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { boolFlag, parseIntList, stringFlag } from './args.js';
+import { jsonOption, type Command } from './command.js';
 import { formatCount, formatTable, lookupModel, modelStats } from './zoo.js';
 
 /** The `summary` command. */
 export const summaryCommand: Command = {
   name: 'summary',
   summary: "a model's layers: output shapes, parameters, FLOPs",
-  flags: { input: 'string', json: 'boolean' },
-  help: `Usage: convnet summary <model> [--input N,C,H,W] [--json]
-
-Feeds a random input through the model's top-level layers and prints each layer's type, output
-shape, parameters and forward FLOPs (d2l's layer_summary).
-
-Options:
-  --input N,C,H,W   input shape (default: the model's, batch 1, e.g. 1,1,224,224 for alexnet)
-  --json            print {"model", "input", "layers": [{name, type, outputShape, params, flops}], "params", "flops"}
-${GLOBAL_HELP}`,
+  description: `Feeds a random input through the model's top-level layers and prints each layer's type, output shape, parameters and forward FLOPs (d2l's layer_summary).`,
+  arguments: [{ name: '<model>', help: 'a zoo model (see convnet models)' }],
+  options: [
+    { name: 'input', value: 'N,C,H,W', help: "input shape (default: the model's, batch 1, e.g. 1,1,224,224 for alexnet)" },
+    jsonOption('print {"model", "input", "layers": [{name, type, outputShape, params, flops}], "params", "flops"}'),
+  ],
   async run(args) {
-    expectPositionals(args, 'summary', 1, 1, '<model>');
     const name = args.positionals[0]!;
     lookupModel(name);
     const inputFlag = stringFlag(args, 'input');

@@ -7,6 +7,7 @@
  * optimizer state, epoch, generator states and data order.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { writeBytesAtomic } from '../io/atomic.js';
 import { join, resolve } from 'node:path';
 import { zeros } from '../tensor/creation.js';
@@ -22,19 +23,26 @@ import { saveSafetensors } from '../io/safetensors.js';
 import { curvesSvg } from '../viz/curves.js';
 import { svgToPng } from '../viz/png.js';
 import { saveFiltersPng } from '../viz/filters.js';
+import { getBackend, getNumThreads, setNumThreads } from '../backend/index.js';
+import { detectLaunch, defaultThreads } from '../dist/env.js';
+import { mpiUnavailableReason } from '../dist/mpi.js';
+import { World, WorldStartError, initWorld } from '../dist/world.js';
+import { DistributedDataParallel } from '../dist/ddp.js';
+import { convertSyncBatchNorm } from '../dist/sync-batch-norm.js';
+import { fingerprint } from '../dist/fingerprint.js';
+import { mpirunCommand, runMpirun } from '../dist/launch.js';
 import { Dashboard } from './dashboard.js';
 import {
   CliError,
   UsageError,
   boolFlag,
-  expectPositionals,
   intFlag,
   parseIntList,
   positiveFlag,
   stringFlag,
   type ParsedArgs,
 } from './args.js';
-import { GLOBAL_HELP, type Command } from './command.js';
+import { batchSizeOption, type Command } from './command.js';
 import { FASHION_MNIST, loadData, resolveDataArg, type CliData } from './data.js';
 import { ProgressBar } from './progress.js';
 import { RUN_FILES, metricsLine, runConfigOf, type RunConfig } from './run-dir.js';
@@ -58,6 +66,9 @@ interface GivenFlags {
   resume: boolean;
   dashboard: boolean;
   port?: number;
+  nproc?: number;
+  threads?: number;
+  syncBn: boolean;
 }
 
 function readFlags(args: ParsedArgs): GivenFlags {
@@ -87,6 +98,9 @@ function readFlags(args: ParsedArgs): GivenFlags {
     resume: boolFlag(args, 'resume'),
     dashboard,
     port,
+    nproc: intFlag(args, 'nproc', 1),
+    threads: intFlag(args, 'threads', 1),
+    syncBn: boolFlag(args, 'sync-bn'),
   };
 }
 
@@ -135,7 +149,7 @@ function readResumePoint(model: string, dir: string): ResumePoint {
 }
 
 /** The run's settings: the flags over the lecture's defaults, or (resuming) the saved ones. */
-function runSettings(name: string, given: GivenFlags, resume: ResumePoint | null): RunConfig {
+function runSettings(name: string, given: GivenFlags, resume: ResumePoint | null, drawnSeed: number): RunConfig {
   const entry = lookupModel(name);
   if (resume !== null) {
     const saved = resume.config;
@@ -152,7 +166,7 @@ function runSettings(name: string, given: GivenFlags, resume: ResumePoint | null
     batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE,
     resize: given.resize ?? [entry.inputSize[0], entry.inputSize[1]],
     // A fresh run draws its seed, and records it, so that it can be repeated with --seed.
-    seed: given.seed ?? Math.floor(Math.random() * 2 ** 31),
+    seed: given.seed ?? drawnSeed,
     limitTrain: given.limitTrain ?? null,
     limitVal: given.limitVal ?? null,
     epochs: given.epochs ?? DEFAULT_EPOCHS,
@@ -172,6 +186,7 @@ async function saveEpoch(
   config: RunConfig,
   records: EpochRecord[],
   optimizer: SGD,
+  worldSizes: number[],
 ): Promise<void> {
   const state: CheckpointState = {
     model: name,
@@ -181,7 +196,7 @@ async function saveEpoch(
     optimizer: optimizer.stateDict(),
     generator: defaultGenerator.getState(),
     dataGenerator: data.generator.getState(),
-    extra: { run: config },
+    extra: { run: config, worldSizes },
   };
   saveCheckpoint(join(dir, RUN_FILES.checkpoint), model, state);
   saveSafetensors(join(dir, RUN_FILES.weights), model.stateDict(), {
@@ -191,7 +206,7 @@ async function saveEpoch(
     inputShape: JSON.stringify([config.channels, ...config.resize]),
     classNames: JSON.stringify(config.classNames),
   });
-  writeBytesAtomic(join(dir, RUN_FILES.metrics), records.map((r) => `${metricsLine(r)}\n`).join(''));
+  writeBytesAtomic(join(dir, RUN_FILES.metrics), records.map((r, i) => `${metricsLine(r, { world_size: worldSizes[i] ?? 1 })}\n`).join(''));
   const svg = curvesSvg(records, { title: `${name} on ${config.data === FASHION_MNIST ? 'Fashion-MNIST' : config.data}`, maxEpochs: config.epochs });
   writeBytesAtomic(join(dir, RUN_FILES.curvesSvg), svg);
   await svgToPng(svg, join(dir, RUN_FILES.curvesPng));
@@ -199,73 +214,187 @@ async function saveEpoch(
   if (w !== null) await saveFiltersPng(w, join(dir, RUN_FILES.filters));
 }
 
+/** Everything a rank prepared before the world agrees to start. */
+interface Prepared {
+  dir: string;
+  resume: ResumePoint | null;
+  config: RunConfig;
+  /** Epochs already trained (resuming). */
+  done: number;
+  data: CliData | null;
+  model: Classifier | null;
+  optimizer: SGD | null;
+  /** What every rank must have in common (see `World.checkSame`). */
+  entries: Record<string, unknown>;
+}
+
+/**
+ * The set-up of one rank: run folder, resume point, settings, data, model and optimizer. In a
+ * data-parallel run every rank does it by itself (the run folder must be visible to all of them for
+ * --resume); only rank 0 creates the folder.
+ */
+async function prepare(world: World, name: string, given: GivenFlags, drawn: { seed: number; dir: string }): Promise<Prepared> {
+  const dir = resolve(given.out ?? drawn.dir);
+  if (world.rank === 0 && !given.resume && existsSync(join(dir, RUN_FILES.checkpoint))) {
+    throw new CliError(`${dir} already holds a run (${RUN_FILES.checkpoint}); add --resume to continue it, or choose another --out`);
+  }
+  const resume = given.resume ? readResumePoint(name, dir) : null;
+  const config = runSettings(name, given, resume, drawn.seed);
+  const done = resume?.state.epoch ?? 0;
+  // Flat, so that a difference reads "lr 0.2 vs 0.1".
+  const entries: Record<string, unknown> = { model: name, ...config, resumedAfterEpoch: done, syncBn: given.syncBn, backend: getBackend().name };
+  if (resume !== null) {
+    entries.checkpoint = fingerprint(JSON.stringify([resume.state.generator, resume.state.dataGenerator, resume.state.records]));
+  }
+  if (done >= config.epochs) return { dir, resume, config, done, data: null, model: null, optimizer: null, entries };
+
+  const data = await loadData(config);
+  config.classNames = [...data.classNames];
+  config.channels = data.inputShape[0];
+  config.antialias = data.decode.antialias;
+  if (world.isDistributed) data.shard(world.rank, world.size);
+  entries.data = fingerprint(
+    data.train.labels(),
+    data.val.labels(),
+    data.inputShape.join('x'),
+    data.train.inMemory && !data.train.isRandom && data.train.length > 0 ? data.train.get(data.train.length - 1).x : 'files',
+  );
+
+  // Seeded before the model exists, so the initial weights are part of what --seed fixes.
+  manualSeed(config.seed);
+  const model = lookupModel(name).create({ lr: config.lr, numClasses: config.classNames.length, inChannels: config.channels });
+  try {
+    tidy(() => void model.applyInit([zeros([1, config.channels, config.resize[0], config.resize[1]])]));
+  } catch (e) {
+    throw new CliError(`${name} cannot take ${config.channels}x${config.resize.join('x')} images (see --resize): ${(e as Error).message}`);
+  }
+  if (given.syncBn) {
+    try {
+      if (convertSyncBatchNorm(model, world) === 0 && world.rank === 0) console.log(`--sync-bn: ${name} has no batch norm layer; nothing to synchronize`);
+    } catch (e) {
+      throw new CliError(`--sync-bn: ${(e as Error).message}`);
+    }
+  }
+  entries.parameters = model.parameters().map((p) => p.shape.join('x')).join(',');
+  const optimizer = model.configureOptimizers();
+  if (resume !== null) {
+    try {
+      model.loadStateDict(resume.weights);
+      optimizer.loadStateDict(resume.state.optimizer);
+    } catch (e) {
+      throw new CliError(`${join(dir, RUN_FILES.checkpoint)}: does not fit model '${name}': ${(e as Error).message}`);
+    }
+    if (given.lr !== undefined) optimizer.lr = given.lr;
+    if (resume.state.dataGenerator !== null) data.generator.setState(resume.state.dataGenerator);
+  }
+  return { dir, resume, config, done, data, model, optimizer, entries };
+}
+
+/** `convnet train --nproc N`: the same command as N processes under mpirun. */
+async function relaunch(args: ParsedArgs, nproc: number): Promise<number> {
+  if (detectLaunch().size > 1) throw new UsageError('--nproc starts its own processes: leave it out when running under mpirun or srun');
+  const why = mpiUnavailableReason();
+  if (why !== '') throw new CliError(`--nproc ${nproc}: ${why}`);
+  // This file's sibling main.js (main.ts when running from the TypeScript sources).
+  const main = fileURLToPath(new URL(`./main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+  const flags = Object.entries(args.flags)
+    .filter(([k]) => k !== 'nproc')
+    .flatMap(([k, v]) => (v === true ? [`--${k}`] : [`--${k}`, v]));
+  return runMpirun(mpirunCommand({ nproc, command: [process.execPath, ...process.execArgv, main, 'train', ...args.positionals, ...flags] }));
+}
+
+/** The world this process trains in (a world of one without a launcher), as a one-line error when it cannot start. */
+function startWorld(): World {
+  try {
+    return initWorld();
+  } catch (e) {
+    throw new CliError(`cannot join the MPI world: ${(e as Error).message}`);
+  }
+}
+
 async function train(args: ParsedArgs): Promise<number> {
-  expectPositionals(args, 'train', 1, 1, '<model>');
   const name = args.positionals[0]!;
   lookupModel(name);
   const given = readFlags(args);
   if (given.resume && given.out === undefined) throw new UsageError('--resume needs --out DIR, the run folder to continue');
-  const dir = resolve(given.out ?? defaultRunDir(name));
-  if (!given.resume && existsSync(join(dir, RUN_FILES.checkpoint))) {
-    throw new CliError(`${dir} already holds a run (${RUN_FILES.checkpoint}); add --resume to continue it, or choose another --out`);
-  }
-  const resume = given.resume ? readResumePoint(name, dir) : null;
+  if (given.nproc !== undefined && given.nproc > 1) return relaunch(args, given.nproc);
+
+  const world = startWorld();
+  // Each process gets its share of the cores (mpirun, srun); --threads overrides.
+  const threads = given.threads ?? (world.isDistributed ? defaultThreads(world.localSize) : undefined);
+  if (threads !== undefined) setNumThreads(threads);
   try {
-    const config = runSettings(name, given, resume);
-    const done = resume?.state.epoch ?? 0;
-    if (done >= config.epochs) {
-      console.log(`${dir}: already trained ${done} of ${config.epochs} epochs; nothing to do (raise --epochs to continue)`);
+    // Chosen once for every rank: a random seed, the time-stamped folder name.
+    const drawn = world.broadcastJson({ seed: Math.floor(Math.random() * 2 ** 31), dir: defaultRunDir(name) });
+    const code = await trainIn(world, name, given, drawn);
+    world.finalize();
+    return code;
+  } catch (e) {
+    if (e instanceof WorldStartError) {
+      // Every rank stops; one of them says why.
+      world.finalize();
+      if (e.report !== null) console.error(`convnet: ${e.report}`);
+      return e.exitCode;
+    }
+    // One line naming this rank and the cause; MPI_Abort brings the other ranks down.
+    if (world.isDistributed) {
+      if (args.flags.verbose === true && e instanceof Error && e.stack !== undefined) console.error(e.stack);
+      world.abort(e, e instanceof CliError ? e.exitCode : 1);
+    }
+    throw e;
+  }
+}
+
+async function trainIn(world: World, name: string, given: GivenFlags, drawn: { seed: number; dir: string }): Promise<number> {
+  let prepared: Prepared | null = null;
+  let failure: unknown = null;
+  try {
+    prepared = await prepare(world, name, given, drawn);
+  } catch (e) {
+    failure = e;
+  }
+  // A rank that could not start stops every rank (one line); then ranks started differently are refused.
+  world.startTogether(failure);
+  const { dir, resume, config, done, data, model, optimizer, entries } = prepared!;
+  const lead = world.rank === 0;
+  try {
+    world.checkSame(entries);
+    if (data === null || model === null || optimizer === null) {
+      if (lead) console.log(`${dir}: already trained ${done} of ${config.epochs} epochs; nothing to do (raise --epochs to continue)`);
       return 0;
     }
-
-    const data = await loadData(config);
-    config.classNames = [...data.classNames];
-    config.channels = data.inputShape[0];
-    config.antialias = data.decode.antialias;
-
-    // Seeded before the model exists, so the initial weights are part of what --seed fixes.
-    manualSeed(config.seed);
-    const model = lookupModel(name).create({ lr: config.lr, numClasses: config.classNames.length, inChannels: config.channels });
-    try {
-      tidy(() => void model.applyInit([zeros([1, config.channels, config.resize[0], config.resize[1]])]));
-    } catch (e) {
-      throw new CliError(`${name} cannot take ${config.channels}x${config.resize.join('x')} images (see --resize): ${(e as Error).message}`);
-    }
-    const optimizer = model.configureOptimizers();
-    if (resume !== null) {
-      try {
-        model.loadStateDict(resume.weights);
-        optimizer.loadStateDict(resume.state.optimizer);
-      } catch (e) {
-        throw new CliError(`${join(dir, RUN_FILES.checkpoint)}: does not fit model '${name}': ${(e as Error).message}`);
-      }
-      if (given.lr !== undefined) optimizer.lr = given.lr;
-      if (resume.state.dataGenerator !== null) data.generator.setState(resume.state.dataGenerator);
-    }
-    mkdirSync(dir, { recursive: true });
+    if (lead) mkdirSync(dir, { recursive: true });
+    // Rank 0's weights everywhere, and gradient averaging after every backward.
+    const ddp = world.isDistributed ? new DistributedDataParallel(model, world) : null;
 
     const progress = new ProgressBar(process.stdout);
     let dashboard: Dashboard | null = null;
-    if (given.dashboard) {
+    if (given.dashboard && lead) {
       dashboard = new Dashboard({ port: given.port, host: '127.0.0.1', title: `convnet train ${name}`, maxEpochs: config.epochs });
       console.log(`dashboard: ${await dashboard.start()}`);
     }
     const records: EpochRecord[] = [...(resume?.state.records ?? [])];
-    const trainer = new Trainer({ maxEpochs: config.epochs });
+    // The world size of every epoch (runs resumed at another size mix them); older checkpoints: 1.
+    const savedSizes = resume?.state.extra.worldSizes;
+    const worldSizes = records.map((_, i) => (Array.isArray(savedSizes) && typeof savedSizes[i] === 'number' ? (savedSizes[i] as number) : 1));
+    const trainer = new Trainer({ maxEpochs: config.epochs, dataParallel: ddp ?? undefined });
     let lastDashboard = 0;
-    trainer.on('batch', (e) => {
-      const label = `epoch ${e.epoch}/${config.epochs}`;
-      progress.update(label, e);
-      // Twice a second is plenty for a page, and keeps the copying of records off most batches.
-      if (dashboard !== null && e.elapsed - lastDashboard >= 0.5) {
-        lastDashboard = e.elapsed;
-        dashboard.update(records, { epoch: e.epoch, batch: e.batch, numBatches: e.numBatches, loss: e.loss, imagesPerSec: e.imagesPerSec });
-      }
-    });
-    trainer.on('epoch', (e) => progress.finish(formatEpoch(e.record)));
+    if (lead) {
+      trainer.on('batch', (e) => {
+        const label = `epoch ${e.epoch}/${config.epochs}`;
+        progress.update(label, e);
+        // Twice a second is plenty for a page, and keeps the copying of records off most batches.
+        if (dashboard !== null && e.elapsed - lastDashboard >= 0.5) {
+          lastDashboard = e.elapsed;
+          dashboard.update(records, { epoch: e.epoch, batch: e.batch, numBatches: e.numBatches, loss: e.loss, imagesPerSec: e.imagesPerSec });
+        }
+      });
+      trainer.on('epoch', (e) => progress.finish(formatEpoch(e.record)));
+    }
 
-    const setup = `${name}: ${data.train.length} training / ${data.val.length} validation images of ${data.inputShape.join('x')} from ${config.data}, batch ${config.batchSize}, lr ${optimizer.lr}, seed ${config.seed}`;
-    console.log(resume === null ? `${setup}; run folder ${dir}` : `${setup}; resuming ${dir} after epoch ${done}`);
+    const procs = world.isDistributed ? `, ${world.size} processes x ${getNumThreads()} threads${given.syncBn ? ', sync-bn' : ''}` : '';
+    const setup = `${name}: ${data.train.length} training / ${data.val.length} validation images of ${data.inputShape.join('x')} from ${config.data}, batch ${config.batchSize}, lr ${optimizer.lr}, seed ${config.seed}${procs}`;
+    if (lead) console.log(resume === null ? `${setup}; run folder ${dir}` : `${setup}; resuming ${dir} after epoch ${done}`);
     try {
       await trainer.fit(model, data, {
         optimizer,
@@ -273,9 +402,12 @@ async function train(args: ParsedArgs): Promise<number> {
         records,
         generatorState: resume?.state.generator,
         onEpochEnd: async (record) => {
+          ddp?.checkInSync();
           lastDashboard = 0;
           records.push(record);
-          await saveEpoch(dir, name, model, data, config, records, optimizer);
+          worldSizes.push(world.size);
+          if (!lead) return;
+          await saveEpoch(dir, name, model, data, config, records, optimizer, worldSizes);
           dashboard?.update(records);
         },
       });
@@ -289,7 +421,7 @@ async function train(args: ParsedArgs): Promise<number> {
     } finally {
       await dashboard?.close();
     }
-    console.log(`done: ${config.epochs} epochs; ${dir} holds ${Object.values(RUN_FILES).filter((f) => existsSync(join(dir, f))).join(', ')}`);
+    if (lead) console.log(`done: ${config.epochs} epochs; ${dir} holds ${Object.values(RUN_FILES).filter((f) => existsSync(join(dir, f))).join(', ')}`);
     return 0;
   } finally {
     // The loaded tensors were copied into the model and the optimizer.
@@ -301,46 +433,30 @@ async function train(args: ParsedArgs): Promise<number> {
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a model (Fashion-MNIST or an image folder), with curves, filters and checkpoints',
-  flags: {
-    data: 'string',
-    epochs: 'string',
-    lr: 'string',
-    'batch-size': 'string',
-    resize: 'string',
-    'limit-train': 'string',
-    'limit-val': 'string',
-    seed: 'string',
-    out: 'string',
-    resume: 'boolean',
-    dashboard: 'boolean',
-    port: 'string',
-  },
-  help: `Usage: convnet train <model> [options]
-
-Trains a zoo model (see convnet models) with minibatch SGD, the lecture's recipe: 10 epochs,
-batch 128, the model's learning rate, Fashion-MNIST resized to the model's input size.
-After every epoch the run folder gets:
-  metrics.jsonl            one JSON line per epoch: epoch, train_loss, val_loss, val_acc, images_per_s, seconds
-  curves.svg, curves.png   training / validation loss and validation accuracy against the epoch
-  filters.png              the learned first-layer convolution filters
-  model.safetensors        the weights (PyTorch names)
-  checkpoint.safetensors   weights + optimizer + epoch + generator states, for --resume
-
-Options:
-  --data fashion-mnist|DIR  the data: Fashion-MNIST (default), or a folder with one sub-folder
-                            per class (80/20 train/validation split by --seed)
-  --epochs N                total epochs (default ${DEFAULT_EPOCHS}; with --resume: the new total)
-  --lr X                    learning rate (default: the model's, see convnet models)
-  --batch-size N            images per batch (default ${DEFAULT_BATCH_SIZE})
-  --resize H[,W]            image size fed to the model (default: the model's input size)
-  --limit-train N           train on the first N training images only (quick runs)
-  --limit-val N             validate on the first N validation images only
-  --seed N                  seed of the initial weights, shuffles and split (default: random, recorded)
-  --out DIR                 run folder (default runs/<model>-<date>-<time>)
-  --resume                  continue the run in --out DIR from its checkpoint (same weights,
-                            optimizer state, epoch, generator states and data order)
-  --dashboard               serve a live page of the curves on 127.0.0.1
-  --port P                  the dashboard's port (default: a free one)
-${GLOBAL_HELP}`,
+  description: `Trains a zoo model (see convnet models) with minibatch SGD, the lecture's recipe: ${DEFAULT_EPOCHS} epochs, batch ${DEFAULT_BATCH_SIZE}, the model's learning rate, Fashion-MNIST resized to the model's input size. After every epoch the run folder gets:
+  metrics.jsonl           one JSON line per epoch: epoch, train_loss, val_loss,
+                          val_acc, images_per_s, seconds
+  curves.svg, curves.png  training / validation loss and validation accuracy
+  filters.png             the learned first-layer convolution filters
+  model.safetensors       the weights (PyTorch names)
+  checkpoint.safetensors  weights + optimizer + epoch + generators, for --resume`,
+  arguments: [{ name: '<model>', help: 'a zoo model (see convnet models)' }],
+  options: [
+    { name: 'data', value: 'fashion-mnist|DIR', help: 'the data: Fashion-MNIST (default), or a folder with one sub-folder per class (80/20 train/validation split by --seed)' },
+    { name: 'epochs', value: 'N', help: `total epochs (default ${DEFAULT_EPOCHS}; with --resume: the new total)` },
+    { name: 'lr', value: 'X', help: "learning rate (default: the model's, see convnet models)" },
+    batchSizeOption(String(DEFAULT_BATCH_SIZE)),
+    { name: 'resize', value: 'H[,W]', help: "image size fed to the model (default: the model's input size)" },
+    { name: 'limit-train', value: 'N', help: 'train on the first N training images only (quick runs)' },
+    { name: 'limit-val', value: 'N', help: 'validate on the first N validation images only' },
+    { name: 'seed', value: 'N', help: 'seed of the initial weights, shuffles and split (default: random, recorded)' },
+    { name: 'out', value: 'DIR', help: 'run folder (default runs/<model>-<date>-<time>)' },
+    { name: 'resume', help: 'continue the run in --out DIR from its checkpoint (same weights, optimizer state, epoch, generator states and data order)' },
+    { name: 'dashboard', help: 'serve a live page of the curves on 127.0.0.1' },
+    { name: 'port', value: 'P', help: "the dashboard's port (default: a free one)" },
+    { name: 'nproc', value: 'N', help: 'start N data-parallel processes on this machine through mpirun; --batch-size stays the global batch (each process trains on batch-size / N); mpirun -np N convnet train ... and srun convnet train ... work too (see the README)' },
+    { name: 'threads', value: 'N', help: 'threads per process (default: the cores / processes on the machine)' },
+    { name: 'sync-bn', help: 'batch norm uses the statistics of the global batch (SyncBatchNorm); without it each process normalizes with its own part, as PyTorch DDP' },
+  ],
   run: train,
 };

@@ -3,6 +3,7 @@
  * the valid names), and a model's layer summary, parameters and forward FLOPs for an input shape.
  */
 import { dispose } from '../tensor/scope.js';
+import { withBackend } from '../backend/index.js';
 import { modelEntry, type ModelEntry } from '../models/index.js';
 import type { Classifier, LayerSummaryRow } from '../train/classifier.js';
 import { CliError } from './args.js';
@@ -27,11 +28,16 @@ export interface ModelStats {
 }
 
 /**
- * Builds `name` with its defaults (the input's channel count), runs `layerSummary(shape)` and frees
- * the model. Shapes the model cannot take (too small for its pooling) fail with one line.
+ * Builds `name` with its defaults (the input's channel count) on the meta backend (shapes only: no
+ * memory, no arithmetic), runs `layerSummary(shape)` and frees the model. Shapes the model cannot
+ * take (too small for its pooling) fail with one line.
  * @example modelStats('lenet', [1, 1, 28, 28]).params // 61706
  */
 export function modelStats(name: string, shape: readonly number[]): ModelStats {
+  return withBackend('meta', () => statsOf(name, shape));
+}
+
+function statsOf(name: string, shape: readonly number[]): ModelStats {
   const entry = lookupModel(name);
   let model: Classifier | null = null;
   try {

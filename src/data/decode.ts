@@ -31,7 +31,7 @@ export interface DecodeOptions {
   rawValues?: boolean;
 }
 
-type SharpModule = typeof import('sharp');
+type SharpModule = typeof import('sharp').default;
 let sharpPromise: Promise<SharpModule> | null = null;
 
 /** Loads sharp once (dynamically, so that the rest of the data layer works without it). */
@@ -41,7 +41,7 @@ export function loadSharp(): Promise<SharpModule> {
       (m) => ((m as unknown as { default?: SharpModule }).default ?? m) as SharpModule,
       (e: unknown) => {
         sharpPromise = null;
-        throw new Error(`image decoding needs the 'sharp' package (npm install sharp@0.33.5): ${(e as Error).message}`);
+        throw new Error(`image decoding needs the 'sharp' package (npm install sharp@0.35.5): ${(e as Error).message}`);
       },
     );
   }

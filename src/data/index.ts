@@ -2,6 +2,8 @@
  * Data: Fashion-MNIST and image folders as DataModules, the DataLoader (worker threads, seeded
  * shuffles), transforms, bilinear resize, and the IDX / image readers underneath.
  */
+// The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
+import '../ops/index.js';
 export { readIdx, parseIdx, IDX_MAX_BYTES, IDX_MAX_DIMS, type IdxArray, type IdxType, type ReadIdxOptions } from './idx.js';
 export {
   loadFashionMnistSplit,
@@ -38,7 +40,7 @@ export {
   type PixelArray,
 } from './pipeline.js';
 export { Dataset, resizeTarget, type ResizeSpec, type PipelineOptions, type ArrayDatasetInit } from './dataset.js';
-export { DataLoader, EpochIterator, type Batch, type DataLoaderOptions } from './loader.js';
+export { DataLoader, EpochIterator, type Batch, type DataLoaderOptions, type Sampler } from './loader.js';
 export { textLabels, type DataModule } from './module.js';
 export { FashionMNIST, FashionMNISTData, type FashionMNISTOptions, type FashionMNISTFactory } from './fashion-mnist.js';
 export { ImageFolder, ImageFolderData, IMAGE_EXTENSIONS, type ImageFolderOptions } from './image-folder.js';

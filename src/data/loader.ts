@@ -36,12 +36,24 @@ import {
   type WorkerInit,
 } from './ring.js';
 
-/** One batch: images and class indices. */
+/** A minibatch as the data modules yield it: images `x` float32 [B, C, H, W] (or [B, features]), labels `y` int32 [B]. */
 export interface Batch {
-  /** float32 [B, C, H, W]. */
+  /** Inputs, float32 [B, C, H, W] (or [B, features]). */
   x: Tensor;
-  /** int32 [B] class indices. */
+  /** Class indices, int32 [B]. */
   y: Tensor;
+}
+
+/**
+ * Chooses this process's part of every epoch's order, as PyTorch's `sampler=` argument in
+ * data-parallel training (`dist.DistributedSampler` implements it). The loader still draws the
+ * whole epoch's order from its generator, so the order does not depend on the number of processes.
+ */
+export interface Sampler {
+  /** Samples this process gets per epoch out of a dataset of `n`. */
+  numSamples(n: number): number;
+  /** This process's samples, in order, from the epoch's order of all `n` samples. */
+  select(order: Int32Array): Int32Array;
 }
 
 /** Options of `DataLoader`. */
@@ -62,6 +74,8 @@ export interface DataLoaderOptions {
   seed?: number;
   /** Seconds to wait for one batch before failing (default 0 = forever, as PyTorch). */
   timeout?: number;
+  /** Takes this process's part of each epoch's order (default: all of it). */
+  sampler?: Sampler;
 }
 
 /** How long the workers may take to start before the loader gives up (ms). */
@@ -407,6 +421,8 @@ export class DataLoader implements Iterable<Batch>, AsyncIterable<Batch> {
   readonly timeout: number;
   /** The generator of shuffles and augmentation seeds (save its state to resume). */
   readonly generator: Generator;
+  /** This process's part of each epoch (null: every sample). */
+  readonly sampler: Sampler | null;
   /** Passes started so far. */
   epochs = 0;
   /** @internal Updated while an epoch runs. */
@@ -427,11 +443,12 @@ export class DataLoader implements Iterable<Batch>, AsyncIterable<Batch> {
     if (!Number.isInteger(this.prefetchFactor) || this.prefetchFactor < 1) throw new Error(`DataLoader: prefetchFactor must be an integer >= 1, got ${opts.prefetchFactor}`);
     this.timeout = opts.timeout ?? 0;
     this.generator = opts.generator ?? new Generator(opts.seed ?? defaultGenerator.nextUint32());
+    this.sampler = opts.sampler ?? null;
   }
 
   /** Number of batches per epoch. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.sampler === null ? this.dataset.length : this.sampler.numSamples(this.dataset.length);
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
@@ -457,9 +474,13 @@ export class DataLoader implements Iterable<Batch>, AsyncIterable<Batch> {
 
   private plan(): EpochPlan {
     const n = this.dataset.length;
-    const order = new Int32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
-    if (this.shuffle) order.set(this.generator.permutation(n));
-    else for (let i = 0; i < n; i++) order[i] = i;
+    let all: Int32Array;
+    if (this.shuffle) all = this.generator.permutation(n);
+    else all = Int32Array.from({ length: n }, (_, i) => i);
+    if (this.sampler !== null) all = this.sampler.select(all);
+    // Shared, so that the worker threads read the order without a copy.
+    const order = new Int32Array(new SharedArrayBuffer(Math.max(1, all.length) * 4), 0, all.length);
+    order.set(all);
     const epochSeed = this.dataset.isRandom ? this.generator.nextUint32() : 0;
     return { order, numBatches: this.length, epochSeed };
   }
@@ -497,6 +518,7 @@ export class DataLoader implements Iterable<Batch>, AsyncIterable<Batch> {
       dropLast: this.dropLast,
       numWorkers: 0,
       generator: g,
+      sampler: this.sampler ?? undefined,
     });
     const it = probe.iterate();
     const r = it.next();

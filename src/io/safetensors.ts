@@ -8,10 +8,12 @@
  *   bytes 8+N..       the data buffer: each tensor's elements, row-major, little-endian, at
  *                     [begin, end) relative to the start of the buffer
  *
- * convnet writes float32 tensors as F32 and int32 tensors as I64 (PyTorch's integer buffers, such as
- * BatchNorm's `num_batches_tracked`, are int64, so `load_state_dict(strict=True)` accepts them). It
- * reads F64/F32/F16/BF16 into float32 tensors and I64/I32/I16/I8/U64/U32/U16/U8/BOOL into int32
- * tensors (integers outside the int32 range are an error). Files are read tensor by tensor with
+ * convnet writes float32 tensors as F32, float64 as F64, bfloat16 as BF16 (the raw bits: no widening)
+ * and int32 tensors as I64 (PyTorch's integer buffers, such as BatchNorm's `num_batches_tracked`,
+ * are int64, so `load_state_dict(strict=True)` accepts them). It reads F64 and BF16 as they are when
+ * the backend has that dtype (float64: reference; bfloat16: native) and as float32 otherwise, F32/F16
+ * into float32 tensors, and I64/I32/I16/I8/U64/U32/U16/U8/BOOL into int32 tensors (integers outside
+ * the int32 range are an error). Files are read tensor by tensor with
  * positioned reads, so a file larger than a Node buffer can hold still loads.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
@@ -93,15 +95,18 @@ function readAt(fd: number, bytes: Uint8Array, position: number): boolean {
   return true;
 }
 
-/** The little-endian bytes of a tensor as saved: F32 for float32, I64 for int32. */
+/** The safetensors dtype of each of our dtypes, and its element size. */
+const SAVED_AS: Readonly<Record<DType, [string, number]>> = { float32: ['F32', 4], float64: ['F64', 8], bfloat16: ['BF16', 2], int32: ['I64', 8] };
+
+/** The little-endian bytes of a tensor as saved (see SAVED_AS). */
 function encode(name: string, t: Tensor): Uint8Array {
-  const host = t.toArray();
+  const host = t.toHost();
   let out: Uint8Array;
-  if (t.dtype === 'float32') {
+  if (t.dtype !== 'int32') {
     out = bytesOf(host);
     if (!LITTLE_ENDIAN) {
       out = out.slice();
-      swapBytes(out, 4);
+      swapBytes(out, SAVED_AS[t.dtype][1]);
     }
   } else if (t.dtype === 'int32') {
     const wide = new BigInt64Array(host.length);
@@ -111,7 +116,7 @@ function encode(name: string, t: Tensor): Uint8Array {
   } else {
     throw new Error(`saveSafetensors: tensor '${name}' has unsupported dtype ${String(t.dtype)}`);
   }
-  const expected = numel(t.shape) * (t.dtype === 'int32' ? 8 : 4);
+  const expected = numel(t.shape) * SAVED_AS[t.dtype][1];
   if (out.length !== expected) {
     throw new Error(`saveSafetensors: tensor '${name}' produced ${out.length} bytes, expected ${expected} for shape ${fmt(t.shape)}`);
   }
@@ -120,7 +125,7 @@ function encode(name: string, t: Tensor): Uint8Array {
 
 /**
  * Saves tensors (and optional string metadata) as a safetensors file, atomically (see
- * `writeFileAtomic`): float32 tensors are stored as F32, int32 tensors as I64. Tensors are stored in
+ * `writeFileAtomic`): float32 as F32, float64 as F64, bfloat16 as BF16, int32 as I64. Tensors are stored in
  * the order of `Object.keys(tensors)`.
  * @example saveSafetensors('model.safetensors', net.stateDict(), { epoch: '3' });
  */
@@ -149,11 +154,10 @@ export function saveSafetensors(path: string, tensors: Record<string, Tensor>, m
     } catch (e) {
       throw new Error(`${where}: tensor '${name}': ${(e as Error).message}`);
     }
-    if (t.dtype !== 'float32' && t.dtype !== 'int32') {
-      throw new Error(`${where}: tensor '${name}' has unsupported dtype ${String(t.dtype)}`);
-    }
-    const nbytes = numel(t.shape) * (t.dtype === 'int32' ? 8 : 4);
-    header[name] = { dtype: t.dtype === 'int32' ? 'I64' : 'F32', shape: [...t.shape], data_offsets: [offset, offset + nbytes] };
+    const saved = SAVED_AS[t.dtype];
+    if (saved === undefined) throw new Error(`${where}: tensor '${name}' has unsupported dtype ${String(t.dtype)}`);
+    const nbytes = numel(t.shape) * saved[1];
+    header[name] = { dtype: saved[0], shape: [...t.shape], data_offsets: [offset, offset + nbytes] };
     offset += nbytes;
   }
   // The data offsets follow `entries`' order; JSON.stringify lists the keys in the same order
@@ -172,7 +176,7 @@ export function saveSafetensors(path: string, tensors: Record<string, Tensor>, m
 }
 
 /** Converts a raw little-endian element buffer of dtype `dt` to convnet host data. */
-function decode(raw: Uint8Array, dt: string, n: number, fail: (msg: string) => never): { data: HostArray; dtype: DType } {
+function decode(raw: Uint8Array, dt: string, n: number, fail: (msg: string) => never, has: (d: DType) => boolean): { data: HostArray; dtype: DType } {
   const size = DTYPE_SIZES[dt]!;
   if (!LITTLE_ENDIAN) swapBytes(raw, size);
   // `raw` is a fresh, 8-byte aligned allocation, so typed views over it are valid.
@@ -190,6 +194,7 @@ function decode(raw: Uint8Array, dt: string, n: number, fail: (msg: string) => n
     case 'F32':
       return { data: new Float32Array(buf, 0, n), dtype: 'float32' };
     case 'F64':
+      if (has('float64')) return { data: new Float64Array(buf, 0, n), dtype: 'float64' };
       return { data: Float32Array.from(new Float64Array(buf, 0, n)), dtype: 'float32' };
     case 'F16': {
       const h = new Uint16Array(buf, 0, n);
@@ -198,6 +203,7 @@ function decode(raw: Uint8Array, dt: string, n: number, fail: (msg: string) => n
       return { data: out, dtype: 'float32' };
     }
     case 'BF16': {
+      if (has('bfloat16')) return { data: new Uint16Array(buf, 0, n), dtype: 'bfloat16' };
       // bfloat16 is the upper half of a float32.
       const h = new Uint16Array(buf, 0, n);
       const bits = new Uint32Array(n);
@@ -252,8 +258,8 @@ interface Entry {
 }
 
 /**
- * Loads a safetensors file into tensors on the current backend (floating dtypes become float32,
- * integer and boolean dtypes int32). The file is validated completely before any tensor is made:
+ * Loads a safetensors file into tensors on the current backend (F64 and BF16 keep their dtype where
+ * the backend has it, other floating dtypes become float32; integer and boolean dtypes int32). The file is validated completely before any tensor is made:
  * header length, JSON, every entry's dtype, shape and offsets, and that the tensors tile the data
  * buffer exactly (no overlap, no gap, nothing after the last tensor). Errors name the file and key.
  * @example const { tensors } = loadSafetensors('model.safetensors'); net.loadStateDict(tensors);
@@ -347,9 +353,15 @@ export function loadSafetensors(path: string): SafetensorsContents {
       const count = numel(e.shape);
       const raw = new Uint8Array(e.end - e.begin);
       if (!readAt(fd, raw, dataStart + e.begin)) throw new Error(`${where}: tensor '${e.name}': the file ended while reading its data`);
-      const { data, dtype } = decode(raw, e.dtype, count, (msg) => {
-        throw new Error(`${where}: tensor '${e.name}': ${msg}`);
-      });
+      const { data, dtype } = decode(
+        raw,
+        e.dtype,
+        count,
+        (msg) => {
+          throw new Error(`${where}: tensor '${e.name}': ${msg}`);
+        },
+        (d) => k.dtypes.fromHost.includes(d),
+      );
       tensors[e.name] = new Tensor(k.fromHost(data, e.shape, dtype), e.shape, dtype, k);
     }
     return { tensors, metadata };

@@ -22,3 +22,4 @@ export {
 } from './densenet.js';
 export { Residual, ResNet, ResNet18, type ResidualOptions, type ResNetArch, type ResNetOptions } from './resnet.js';
 export { models, modelNames, modelEntry, createModel, defaultInputShape, type ModelEntry } from './registry.js';
+export { benchTraining, type BenchTrainingOptions, type BenchTrainingResult } from './bench.js';

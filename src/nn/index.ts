@@ -34,5 +34,5 @@ export { Flatten, type FlattenOptions } from './layers/flatten.js';
 export type { IntPair } from './layers/util.js';
 export { batchNorm, BatchNorm } from './batch-norm-scratch.js';
 export * as init from './init.js';
-export { initCnn } from './init.js';
+export { initCnn } from './init-cnn.js';
 export type { Nonlinearity, FanMode, KaimingOptions, FillOptions } from './init.js';

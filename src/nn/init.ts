@@ -5,12 +5,10 @@
  * `net.apply(initCnn)` on a fresh lazy model works (d2l's version silently does nothing there).
  */
 import { Tensor } from '../tensor/tensor.js';
+import { hostArrayOf, isFloat } from '../tensor/dtype.js';
 import { fmt } from '../tensor/shape.js';
 import { defaultGenerator, type Generator } from '../tensor/random.js';
 import { Parameter } from './parameter.js';
-import type { Module } from './module.js';
-import { Conv2d } from './layers/conv.js';
-import { Linear } from './layers/linear.js';
 
 /** Nonlinearities known to `calculateGain`. */
 export type Nonlinearity =
@@ -98,7 +96,9 @@ function deferOr<T extends Tensor>(t: T, fill: (t: Tensor) => void): T {
 
 /** Overwrites `t` with the values `fill` writes into a host buffer of its size. */
 function fillWith(t: Tensor, fill: (buf: Float32Array) => void): void {
-  if (t.dtype !== 'float32') throw new Error(`init: expected a float32 tensor, got ${t.dtype}`);
+  if (!isFloat(t.dtype)) throw new Error(`init: expected a floating-point tensor, got ${t.dtype}`);
+  // Shapes only: there is nothing to fill.
+  if (t.kernels.name === 'meta') return;
   const staged = t instanceof Parameter ? t.stagingBuffer : null;
   if (staged !== null) {
     // A layer being built: fill its host buffer, uploaded once when the layer flushes it.
@@ -108,7 +108,7 @@ function fillWith(t: Tensor, fill: (buf: Float32Array) => void): void {
   const data = new Float32Array(t.size);
   fill(data);
   const k = t.kernels;
-  t.assign(new Tensor(k.fromHost(data, t.shape, 'float32'), t.shape, 'float32', k));
+  t.assign(new Tensor(k.fromHost(hostArrayOf(t.dtype, data), t.shape, t.dtype), t.shape, t.dtype, k));
 }
 
 /** U(-bound, bound) as `(2 * g.random() - 1) * bound` per element (random() is exact in float32). */
@@ -208,13 +208,4 @@ export function kaimingNormal<T extends Tensor>(t: T, opts: KaimingOptions = {})
     const g = opts.generator ?? defaultGenerator;
     write(x, () => std * g.normal());
   });
-}
-
-/**
- * d2l's `init_cnn`: Xavier-uniform on the weights of `Conv2d` and `Linear` layers (lazy ones
- * included: their init runs when they materialize). Use with `apply`.
- * @example net.apply(nn.initCnn);
- */
-export function initCnn(m: Module): void {
-  if (m instanceof Conv2d || m instanceof Linear) xavierUniform(m.weight);
 }

@@ -49,7 +49,7 @@ export class Parameter extends Tensor {
       });
     } else {
       if (!(t instanceof Tensor)) throw new Error('Parameter: expected a Tensor');
-      if (t.dtype !== 'float32') throw new Error(`Parameter: only float32 tensors can be parameters (got ${t.dtype})`);
+      if (t.dtype === 'int32') throw new Error('Parameter: only floating-point tensors can be parameters (got int32)');
       super(t.storage, t.shape, t.dtype, t.kernels);
       this.adoptStorage(t);
       this.#materialized = true;
@@ -100,7 +100,7 @@ export class Parameter extends Tensor {
     if (this.#materialized) {
       throw new Error(`${this.#owner}: parameter is already materialized with shape ${fmt(this.shape)}`);
     }
-    if (opts.staged) {
+    if (opts.staged && kernels.name !== 'meta') {
       // A placeholder storage with the real shape; the storage getter uploads the host values first.
       this.adoptStorage(new Tensor(kernels.full([0], 'float32', 0), shape, 'float32', kernels));
       this.#staging = new Float32Array(numel(shape));

@@ -115,9 +115,9 @@ export class Writer {
 // ---- ONNX messages ------------------------------------------------------------------------------
 
 /** TensorProto.DataType values the exporter uses. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
 
-/** A constant tensor (TensorProto): float32 or int64 data stored as little-endian raw_data. */
+/** A constant tensor (TensorProto): float32, int32 or int64 data stored as little-endian raw_data. */
 export interface TensorProto {
   name: string;
   dims: readonly number[];

@@ -1,9 +1,11 @@
 /** Dropout with a seeded mask (reproducible through `manualSeed` or an explicit Generator). */
+import type { Shape, Storage } from '../backend/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
+import { numel } from '../tensor/shape.js';
 import { defaultGenerator, type Generator } from '../tensor/random.js';
-import { checkFloat, record, sameBackend, wrap } from './util.js';
+import { hostArrayOf } from '../tensor/dtype.js';
+import { defineOp } from './op.js';
 import { mul } from './elementwise.js';
-import { traceOp, tracing } from './trace.js';
 
 /** Options of `dropout`. */
 export interface DropoutOptions {
@@ -15,6 +17,25 @@ export interface DropoutOptions {
   generator?: Generator;
 }
 
+const dropoutOp = defineOp({
+  name: 'dropout',
+  kernel: 'binary',
+  setup: (x: Tensor, p: number, g: Generator) => ({ inputs: [x], params: { p, g, shape: x.shape as Shape }, shape: x.shape }),
+  forward: (k, [x], { p, g, shape }, c) => {
+    const keep = 1 - p;
+    const scale = p === 1 ? 0 : 1 / keep;
+    const m = new Float32Array(numel(shape));
+    g.fillUniform(m); // the numbers of g.random() (exact in float32), in bulk
+    for (let i = 0; i < m.length; i++) m[i] = m[i]! < keep ? scale : 0;
+    const mask = k.fromHost(hostArrayOf(c.dtype, m), shape, c.dtype);
+    return { y: k.binary('mul', x as Storage, shape, mask, shape, shape), saved: [mask] };
+  },
+  backward: (gy, c) => [mul(gy, c.wrap(gy.kernels.reshape(c.saved[0]!, c.params.shape, c.params.shape), c.params.shape))],
+  onnx: (g) => {
+    throw g.fail('dropout in training mode cannot be exported (the model is exported in eval mode; pass training: this.training)');
+  },
+});
+
 /**
  * Zeroes each element with probability p and scales the kept ones by 1/(1-p) (inverted dropout).
  * The mask draws one uniform number per element in row-major order: kept where u < 1 - p.
@@ -22,19 +43,9 @@ export interface DropoutOptions {
  * @example dropout(h, { p: 0.5, training: net.training })
  */
 export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
-  const k = sameBackend('dropout', x);
-  checkFloat('dropout', x);
   const p = opts.p ?? 0.5;
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
+  if (!(x instanceof Tensor)) throw new Error(`dropout: expected a Tensor, got ${x === null ? 'null' : typeof x}`);
   if (opts.training === false || p === 0) return x;
-  const g = opts.generator ?? defaultGenerator;
-  const keep = 1 - p;
-  const scale = p === 1 ? 0 : 1 / keep;
-  const m = new Float32Array(x.size);
-  g.fillUniform(m); // the numbers of g.random() (exact in float32), in bulk
-  for (let i = 0; i < m.length; i++) m[i] = m[i]! < keep ? scale : 0;
-  const mask = wrap(k, k.fromHost(m, x.shape, 'float32'), x.shape);
-  const out = wrap(k, k.binary('mul', x.storage, x.shape, mask.storage, x.shape, x.shape), x.shape);
-  if (tracing.tracer !== null) traceOp('dropout', [x], out, { p });
-  return record('dropout', [x], out, (gy) => [mul(gy, mask)], [mask]);
+  return dropoutOp(x, p, opts.generator ?? defaultGenerator);
 }

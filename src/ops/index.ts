@@ -1,10 +1,8 @@
 /**
- * The ops layer: every differentiable operation, defined once (validation + shape rule, forward via
- * a backend kernel, backward next to it). Importing this module also installs the Tensor methods
- * (`x.add(y)`, `x.mean(...)`, ...).
+ * The ops layer: every differentiable operation, declared once (validation + shape rule, forward
+ * via a backend kernel, backward, ONNX lowering and FLOPs; see op.ts). Importing this module (or any
+ * module above the ops layer) installs the Tensor methods (`x.add(y)`, `x.mean(...)`, ...).
  */
-import './methods.js';
-
 export {
   add,
   sub,
@@ -33,7 +31,7 @@ export {
   type Operand,
   type ClampOptions,
 } from './elementwise.js';
-export { relu, sigmoid, tanh, softmax, logSoftmax } from './activation.js';
+export { relu, sigmoid, tanh, hardswish, silu, softmax, logSoftmax } from './activation.js';
 export {
   sum,
   mean,
@@ -70,6 +68,9 @@ export {
 export { conv2d, convOutSize, type Conv2dOptions, type Size2 } from './conv.js';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions, type AvgPool2dOptions } from './pool.js';
 export { batchNorm, type BatchNormOptions } from './norm.js';
-export { crossEntropy, mseLoss, type LossOptions, type Reduction } from './loss.js';
+export { crossEntropy, mseLoss, type LossOptions, type CrossEntropyOptions, type Reduction } from './loss.js';
 export { dropout, type DropoutOptions } from './dropout.js';
 export { interpolate, type InterpolateOptions } from './resize.js';
+export { defineOp, opDef, opFlops, opNames, runOp, type OpDef, type OpSetup, type OpInput, type BackwardContext, type ForwardContext } from './op.js';
+export { withOpTracer, type TracedOp, type OpTracer } from './trace.js';
+export { attr, type OnnxAttr, type OnnxLowering } from './onnx-api.js';

@@ -1,8 +1,7 @@
 /** Adam (Kingma & Ba), with PyTorch's exact update rule. */
 import { Tensor } from '../tensor/tensor.js';
-import type { Storage } from '../backend/kernels.js';
 import { noGrad } from '../autograd/grad-mode.js';
-import { Optimizer, type ParamsInput } from './optimizer.js';
+import { byBackend, Optimizer, type ParamsInput } from './optimizer.js';
 
 /** Hyperparameters of `Adam` (per group). */
 export interface AdamHyper {
@@ -45,46 +44,43 @@ export class Adam extends Optimizer<AdamHyper> {
     super('Adam', opts.params, defaults);
   }
 
+  /** Decoupled weight decay (AdamW) instead of the L2 term (Adam). */
+  protected get decoupled(): boolean {
+    return false;
+  }
+
+  /**
+   * One update of every parameter with a gradient: one fused backend kernel (`adamStep`) per
+   * parameter group, backend and step count, updating parameters and moments in place.
+   */
   override step(): void {
     noGrad(() => {
       for (const g of this.paramGroups) {
-        const [beta1, beta2] = g.betas;
-        for (const p of g.params) {
-          if (p.grad === null) continue;
-          const k = p.kernels;
-          const shape = p.shape;
-          const s = this.stateOf(p);
-          if (s.step === undefined) {
-            s.step = 0;
-            for (const key of ['exp_avg', 'exp_avg_sq']) this.setState(s, key, new Tensor(k.full(shape, 'float32', 0), shape, 'float32', k));
+        const live = g.params.filter((p) => p.grad !== null);
+        for (const [k, ps] of byBackend(live)) {
+          // Parameters that first got a gradient later are at a different step: one call per step count.
+          const byStep = new Map<number, Tensor[]>();
+          for (const p of ps) {
+            const s = this.stateOf(p);
+            if (s.step === undefined) {
+              s.step = 0;
+              for (const key of ['exp_avg', 'exp_avg_sq']) this.setState(s, key, new Tensor(k.full(p.shape, 'float32', 0), p.shape, 'float32', k));
+            }
+            s.step = (s.step as number) + 1;
+            const list = byStep.get(s.step) ?? [];
+            list.push(p);
+            byStep.set(s.step, list);
           }
-          const step = (s.step as number) + 1;
-          s.step = step;
-          const m = s.exp_avg as Tensor;
-          const v = s.exp_avg_sq as Tensor;
-          const temps: Storage[] = [];
-          const tmp = (st: Storage): Storage => (temps.push(st), st);
-          try {
-            let grad = p.grad.storage;
-            if (g.maximize) grad = tmp(k.scalar('mul', grad, shape, -1, false));
-            if (g.weightDecay !== 0) grad = tmp(k.axpy(grad, p.storage, shape, g.weightDecay));
-            // m = beta1 m + (1 - beta1) g ; v = beta2 v + (1 - beta2) g * g
-            const m1 = tmp(k.scalar('mul', m.storage, shape, beta1, false));
-            m.assign(new Tensor(k.axpy(m1, grad, shape, 1 - beta1), shape, 'float32', k));
-            const v1 = tmp(k.scalar('mul', v.storage, shape, beta2, false));
-            const g2 = tmp(k.binary('mul', grad, shape, grad, shape, shape));
-            v.assign(new Tensor(k.axpy(v1, g2, shape, 1 - beta2), shape, 'float32', k));
-            const biasCorrection1 = 1 - beta1 ** step;
-            const biasCorrection2 = 1 - beta2 ** step;
-            const stepSize = g.lr / biasCorrection1;
-            // denom = sqrt(v) / sqrt(bc2) + eps ; p = p - stepSize * m / denom
-            const sq = tmp(k.unary('sqrt', v.storage, shape));
-            const scaled = tmp(k.scalar('div', sq, shape, Math.sqrt(biasCorrection2), false));
-            const denom = tmp(k.scalar('add', scaled, shape, g.eps, false));
-            const ratio = tmp(k.binary('div', m.storage, shape, denom, shape, shape));
-            p.assign(new Tensor(k.axpy(p.storage, ratio, shape, -stepSize), shape, 'float32', k));
-          } finally {
-            for (const t of temps) k.dispose(t);
+          for (const [step, group] of byStep) {
+            const st = group.map((p) => this.stateOf(p));
+            k.adamStep(
+              group.map((p) => p.storage),
+              group.map((p) => p.grad!.storage),
+              st.map((s) => (s.exp_avg as Tensor).storage),
+              st.map((s) => (s.exp_avg_sq as Tensor).storage),
+              group.map((p) => p.shape),
+              { lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weightDecay, decoupled: this.decoupled, maximize: g.maximize, step },
+            );
           }
         }
       }

@@ -5,6 +5,8 @@
  * import { nn, optim } from 'convnet';
  * const opt = new optim.SGD({ params: net.parameters(), lr: 0.1 });
  */
+// The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
+import '../ops/index.js';
 export {
   Optimizer,
   type OptimizerStateDict,

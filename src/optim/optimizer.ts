@@ -27,6 +27,17 @@ function isGroupList<H>(p: ParamsInput<H>): p is readonly ParamGroupInput<H>[] {
   return Array.isArray(p) && p.length > 0 && !(p[0] instanceof Tensor) && typeof p[0] === 'object' && 'params' in (p[0] as object);
 }
 
+/** Parameters grouped by backend (a fused update runs on one backend's storages). */
+export function byBackend(ps: readonly Tensor[]): Map<Tensor['kernels'], Tensor[]> {
+  const m = new Map<Tensor['kernels'], Tensor[]>();
+  for (const p of ps) {
+    const list = m.get(p.kernels) ?? [];
+    list.push(p);
+    m.set(p.kernels, list);
+  }
+  return m;
+}
+
 /** Copies `t` onto `like`'s backend (new tensor, kept out of `tidy` scopes). */
 function copyLike(t: Tensor, like: Tensor): Tensor {
   const k = like.kernels;

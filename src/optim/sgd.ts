@@ -1,8 +1,7 @@
 /** Stochastic gradient descent with momentum, Nesterov, dampening and weight decay (PyTorch's rule). */
 import { Tensor } from '../tensor/tensor.js';
-import type { Storage } from '../backend/kernels.js';
 import { noGrad } from '../autograd/grad-mode.js';
-import { Optimizer, type ParamsInput } from './optimizer.js';
+import { byBackend, Optimizer, type ParamsInput } from './optimizer.js';
 
 /** Hyperparameters of `SGD` (per group). */
 export interface SGDHyper {
@@ -29,8 +28,8 @@ export interface SGDOptions extends Partial<SGDHyper> {
 /**
  * SGD exactly as `torch.optim.SGD`: with g = grad (+ weightDecay·p), the momentum buffer
  * b = g on the first step, then b = momentum·b + (1 - dampening)·g; the step direction is b
- * (or g + momentum·b with Nesterov); p ← p - lr·direction. The update calls the backend's
- * `scalar`/`axpy` kernels directly (one pass per term, no autograd bookkeeping).
+ * (or g + momentum·b with Nesterov); p ← p - lr·direction. The update is one fused backend kernel
+ * per parameter group (PyTorch's fused/foreach path): no temporaries, no autograd bookkeeping.
  * @example
  * const opt = new SGD({ params: net.parameters(), lr: 0.1, momentum: 0.9 });
  * opt.zeroGrad(); loss.backward(); opt.step();
@@ -54,38 +53,27 @@ export class SGD extends Optimizer<SGDHyper> {
     super('SGD', opts.params, defaults);
   }
 
+  /**
+   * One update of every parameter with a gradient: one fused backend kernel (`sgdStep`) per
+   * parameter group and backend, updating parameters and momentum buffers in place.
+   */
   override step(): void {
     noGrad(() => {
       for (const g of this.paramGroups) {
-        for (const p of g.params) {
-          if (p.grad === null) continue;
-          const k = p.kernels;
-          const shape = p.shape;
-          const temps: Storage[] = [];
-          try {
-            let d = p.grad.storage;
-            if (g.maximize) temps.push((d = k.scalar('mul', d, shape, -1, false)));
-            if (g.weightDecay !== 0) temps.push((d = k.axpy(d, p.storage, shape, g.weightDecay)));
-            if (g.momentum !== 0) {
-              const s = this.stateOf(p);
-              const prev = s.momentum_buffer as Tensor | undefined;
-              let buf: Tensor;
-              if (prev === undefined) {
-                // First step: the buffer is a copy of d.
-                buf = new Tensor(k.scalar('mul', d, shape, 1, false), shape, 'float32', k);
-                this.setState(s, 'momentum_buffer', buf);
-              } else {
-                const decayed = k.scalar('mul', prev.storage, shape, g.momentum, false);
-                temps.push(decayed);
-                buf = prev.assign(new Tensor(k.axpy(decayed, d, shape, 1 - g.dampening), shape, 'float32', k));
-              }
-              if (g.nesterov) temps.push((d = k.axpy(d, buf.storage, shape, g.momentum)));
-              else d = buf.storage;
-            }
-            p.assign(new Tensor(k.axpy(p.storage, d, shape, -g.lr), shape, 'float32', k));
-          } finally {
-            for (const t of temps) k.dispose(t);
-          }
+        const live = g.params.filter((p) => p.grad !== null);
+        for (const [k, ps] of byBackend(live)) {
+          const bufs = ps.map((p) => (this.state.get(p)?.momentum_buffer as Tensor | undefined)?.storage ?? null);
+          const out = k.sgdStep(
+            ps.map((p) => p.storage),
+            ps.map((p) => p.grad!.storage),
+            bufs,
+            ps.map((p) => p.shape),
+            { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weightDecay, nesterov: g.nesterov, maximize: g.maximize },
+          );
+          // First steps return new buffers (PyTorch's momentum_buffer, a copy of the direction).
+          out.forEach((b, i) => {
+            if (bufs[i] === null) this.setState(this.stateOf(ps[i]!), 'momentum_buffer', new Tensor(b, ps[i]!.shape, 'float32', k));
+          });
         }
       }
     });

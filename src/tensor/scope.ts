@@ -52,6 +52,15 @@ export function tidy<T>(fn: () => T): T {
   } finally {
     stack.pop();
   }
+  if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+    // The scope would end at the function's first await and free tensors its continuation still
+    // uses; hand everything made so far to the enclosing scope instead, and say so.
+    for (const t of scope) track(t);
+    throw new Error(
+      'tidy: the function returned a Promise; tidy only works with synchronous functions (its scope ends at the first await). ' +
+        'Await outside tidy, e.g. const loss = tidy(() => step(x)); await loss.itemAsync();',
+    );
+  }
   const survivors = new Set<Disposable>();
   collect(result, survivors);
   for (const t of scope) {

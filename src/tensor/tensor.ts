@@ -6,6 +6,10 @@
 import type { DType, HostArray, Kernels, Shape, Storage } from '../backend/kernels.js';
 import { fmt, numel } from './shape.js';
 import { keep, track } from './scope.js';
+import { hostValues, isFloat } from './dtype.js';
+
+/** Numbers read back from a tensor: float32 (also for bfloat16, widened exactly), float64 or int32. */
+export type NumberArray = Float32Array | Float64Array | Int32Array;
 
 /**
  * A recorded operation in the autograd graph (implemented in autograd/). `inputs[i]` receives the
@@ -54,13 +58,13 @@ export class Tensor {
     return this._storage;
   }
 
-  /** Whether gradients flow into this tensor. Only float32 tensors can require grad. */
+  /** Whether gradients flow into this tensor. Only floating-point tensors can require grad. */
   get requiresGrad(): boolean {
     return this._requiresGrad;
   }
   set requiresGrad(v: boolean) {
-    if (v && this.dtype !== 'float32') {
-      throw new Error(`requiresGrad: only float32 tensors can require gradients (got ${this.dtype})`);
+    if (v && !isFloat(this.dtype)) {
+      throw new Error(`requiresGrad: only floating-point tensors can require gradients (got ${this.dtype})`);
     }
     this._requiresGrad = v;
   }
@@ -91,17 +95,57 @@ export class Tensor {
     return this.gradFn === null;
   }
 
-  /** Row-major host copy of the data. */
-  toArray(): HostArray {
-    return this.kernels.toHost(this.storage, this.shape, this.dtype);
+  /**
+   * Row-major host copy in the dtype's storage form (bfloat16 as raw 16-bit patterns), read
+   * synchronously; for files and transfers. Most code wants `toArray()` (numbers).
+   */
+  toHost(): HostArray {
+    const read = this.kernels.toHost;
+    if (read === undefined) {
+      throw new Error(
+        `the '${this.kernels.name}' backend reads tensors back asynchronously: use await t.data() / await t.itemAsync() instead of toArray() / item()`,
+      );
+    }
+    return read.call(this.kernels, this.storage, this.shape);
   }
 
-  /** The value of a one-element tensor. */
+  /** Like `toHost`, asynchronously (every backend, including GPUs). */
+  async readHost(): Promise<HostArray> {
+    return this.kernels.read(this.storage, this.shape);
+  }
+
+  /**
+   * Row-major numbers (synchronous; CPU backends): Float32Array for float32 and bfloat16 (widened
+   * exactly), Float64Array for float64, Int32Array for int32. On a GPU backend use `await data()`.
+   */
+  toArray(): NumberArray {
+    return hostValues(this.dtype, this.toHost());
+  }
+
+  /**
+   * Row-major numbers, read back asynchronously (PyTorch has no equivalent; tfjs's `data()`).
+   * @example const probs = await net.forward(x).softmax(1).data();
+   */
+  async data(): Promise<NumberArray> {
+    return hostValues(this.dtype, await this.readHost());
+  }
+
+  /** The value of a one-element tensor (synchronous; CPU backends). */
   item(): number {
-    if (this.size !== 1) {
-      throw new Error(`item: tensor of shape ${fmt(this.shape)} has ${this.size} elements, expected 1`);
-    }
+    this.checkOne('item');
     return this.toArray()[0]!;
+  }
+
+  /** The value of a one-element tensor, read back asynchronously. @example await loss.itemAsync() */
+  async itemAsync(): Promise<number> {
+    this.checkOne('itemAsync');
+    return (await this.data())[0]!;
+  }
+
+  private checkOne(what: string): void {
+    if (this.size !== 1) {
+      throw new Error(`${what}: tensor of shape ${fmt(this.shape)} has ${this.size} elements, expected 1`);
+    }
   }
 
   /** Nested JS arrays (like PyTorch's `tolist()`). */
@@ -137,7 +181,7 @@ export class Tensor {
   }
 
   /**
-   * Replaces this tensor's storage by `other`'s (which must have the same shape and dtype), freeing
+   * Replaces this tensor's storage by `other`'s (which must have the same size and dtype), freeing
    * the old one; `other` is left disposed. Used by optimizers to update parameters in place.
    */
   assign(other: Tensor): this {

@@ -14,6 +14,8 @@
  *   the NaN validation loss of an epoch without validation) by `{"$number": "NaN" | "Infinity" |
  *   "-Infinity" | "-0"}`, which plain JSON cannot hold.
  */
+// The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
+import '../ops/index.js';
 import { saveSafetensors, loadSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { Parameter } from '../nn/parameter.js';

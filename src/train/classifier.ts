@@ -9,8 +9,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { randn } from '../tensor/creation.js';
 import { noGrad } from '../autograd/grad-mode.js';
-import { crossEntropy } from '../ops/index.js';
-import { layerFlops } from './flops.js';
+import { crossEntropy, opFlops, withOpTracer } from '../ops/index.js';
 
 /** Hyperparameters shared by every classifier (d2l's `save_hyperparameters`). */
 export interface ClassifierOptions {
@@ -20,13 +19,8 @@ export interface ClassifierOptions {
   numClasses?: number;
 }
 
-/** A minibatch as the data modules yield it: images `x` float32 [B, C, H, W], labels `y` int32 [B]. */
-export interface Batch {
-  /** Inputs, float32 [B, C, H, W] (or [B, features]). */
-  x: Tensor;
-  /** Class indices, int32 [B]. */
-  y: Tensor;
-}
+import type { Batch } from '../data/loader.js';
+export type { Batch };
 
 /** Options of `Classifier.accuracy`. */
 export interface AccuracyOptions {
@@ -53,8 +47,9 @@ export interface LayerSummaryRow {
   /** Number of parameter elements in this layer (with its descendants). */
   params: number;
   /**
-   * Floating-point operations of one forward pass over the summary input (multiply-adds count 2) in
-   * the conv / linear / batch-norm / pooling layers inside this layer.
+   * Floating-point operations of one forward pass over the summary input (multiply-adds count 2),
+   * summed over the ops the layer runs (each op declares its count: convolutions, matmuls, batch
+   * norm, pooling; activations, reshapes and concatenation count 0).
    */
   flops: number;
 }
@@ -188,16 +183,9 @@ export class Classifier extends Module {
           let x = randn(inputShape);
           for (const [name, layer] of body.namedChildren()) {
             let flops = 0;
-            const removers: (() => void)[] = [];
-            for (const m of layer.modules()) {
-              if (m.children().length > 0) continue;
-              removers.push(m.registerForwardHook((mod, inputs, out) => void (flops += layerFlops(mod, inputs, out))));
-            }
-            try {
-              x = layer.call(x);
-            } finally {
-              for (const r of removers) r();
-            }
+            // Every op the layer runs reports its FLOPs (declared next to the op).
+            const input = x;
+            x = withOpTracer((c) => void (flops += opFlops(c)), () => layer.call(input));
             const row: LayerSummaryRow = {
               name,
               type: layerTypeName(layer),

@@ -10,7 +10,6 @@ export {
   type LayerSummaryRow,
   type LayerSummaryOptions,
 } from './classifier.js';
-export { layerFlops } from './flops.js';
 export {
   Trainer,
   trainStep,
@@ -28,5 +27,6 @@ export {
   type OptimizerLike,
   type DataModuleLike,
   type BatchSource,
+  type DataParallelHooks,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';

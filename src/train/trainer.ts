@@ -9,6 +9,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { defaultGenerator, manualSeed } from '../tensor/random.js';
 import { noGrad } from '../autograd/grad-mode.js';
+import { stack } from '../ops/index.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { Batch, Classifier } from './classifier.js';
 
@@ -34,6 +35,22 @@ export interface DataModuleLike {
   valLoader(): BatchSource;
 }
 
+/**
+ * What data-parallel training plugs into `fit` (`dist.DistributedDataParallel` implements it): each
+ * process runs this same loop on its own shard of every batch, and these hooks make the processes
+ * agree. Without it `fit` trains in this process alone.
+ */
+export interface DataParallelHooks {
+  /** Number of processes training together (each gets 1/worldSize of every global batch). */
+  readonly worldSize: number;
+  /** Runs after backward, before clipping and the optimizer step: leaves the global gradients in `.grad`. */
+  afterBackward(): void;
+  /** Runs before each validation pass (e.g. to give every process rank 0's batch-norm statistics). */
+  beforeValidation(): void;
+  /** Elementwise sums of `values` over all processes (the epoch's loss and accuracy sums). */
+  sum(values: readonly number[]): number[];
+}
+
 /** Options of the `Trainer`. */
 export interface TrainerOptions {
   /** Number of passes over the training set. */
@@ -50,6 +67,15 @@ export interface TrainerOptions {
   limitValBatches?: number;
   /** Print one line per epoch: `true` for `console.log`, or a function receiving the lines. */
   log?: boolean | ((line: string) => void);
+  /**
+   * Read the training losses back from the backend every this many batches (default 20; and at the
+   * end of every epoch), not after every step: a GPU backend would stall at each read. Each read
+   * emits one `'batch'` event and checks the losses for NaN/Inf; the check runs before that batch's
+   * update, so with `logEvery: 1` a diverged batch is never applied.
+   */
+  logEvery?: number;
+  /** Data-parallel training over several processes (see `DataParallelHooks`). */
+  dataParallel?: DataParallelHooks;
 }
 
 /** One epoch's results. */
@@ -72,7 +98,7 @@ export interface EpochRecord {
   trainSeconds: number;
 }
 
-/** Progress after each training batch. */
+/** Progress, every `logEvery` training batches (and at the end of each epoch). */
 export interface BatchEvent {
   type: 'batch';
   epoch: number;
@@ -80,9 +106,9 @@ export interface BatchEvent {
   batch: number;
   /** Batches per epoch when the loader knows it (`length`), else null. */
   numBatches: number | null;
-  /** This batch's training loss. */
+  /** Mean training loss of the batches since the previous event (weighted by batch size). */
   loss: number;
-  /** Images trained on so far in this epoch. */
+  /** Images trained on so far in this epoch (by all processes, in data-parallel training). */
   images: number;
   /** Seconds since the epoch started. */
   elapsed: number;
@@ -183,33 +209,39 @@ export function clipGradNorm(params: readonly Parameter[] | readonly Tensor[], m
 
 /**
  * One training step, as the trainer runs it: inside `tidy`, forward + loss (`model.trainingStep`),
- * `zeroGrad`, backward, optional clipping, `optimizer.step()`. Returns the loss value. Nothing
- * created by the step survives it (the batch itself is the caller's).
+ * `zeroGrad`, backward, optional clipping, `optimizer.step()`. Returns the loss value (read back
+ * synchronously: CPU backends; the Trainer itself reads losses in bulk). Nothing created by the
+ * step survives it (the batch itself is the caller's).
  */
 export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, gradientClipVal = 0): number {
-  return checkedTrainStep(model, optimizer, batch, gradientClipVal, () => {});
+  const loss = lossStep(model, optimizer, batch, gradientClipVal, null);
+  const v = loss.item();
+  loss.dispose();
+  return v;
 }
 
 /**
- * `trainStep` with a check of the loss value before backward and update: when `check` throws, the
- * parameters and optimizer state are left as they were (and the step's tensors are freed).
+ * A training step that returns its (detached) loss tensor instead of reading it. When `check` is
+ * given it runs first (before backward and the update) and may throw, leaving the parameters and
+ * optimizer state as they were.
  */
-function checkedTrainStep(
+function lossStep(
   model: Classifier,
   optimizer: OptimizerLike,
   batch: Batch,
   gradientClipVal: number,
-  check: (loss: number) => void,
-): number {
+  check: ((loss: Tensor) => void) | null,
+  parallel?: DataParallelHooks,
+): Tensor {
   return tidy(() => {
     const loss = model.trainingStep(batch);
-    const value = loss.item();
-    check(value);
+    check?.(loss);
     optimizer.zeroGrad();
     loss.backward();
+    parallel?.afterBackward();
     if (gradientClipVal > 0) clipGradNorm(model.parameters(), gradientClipVal);
     optimizer.step();
-    return value;
+    return loss.detach();
   });
 }
 
@@ -236,8 +268,18 @@ function disposeBatch(b: Batch): void {
   }
 }
 
+/** The values of 0-d tensors, read back in one transfer. */
+async function stackedValues(ts: readonly Tensor[]): Promise<ArrayLike<number>> {
+  const all = tidy(() => noGrad(() => stack(ts)));
+  try {
+    return await all.data();
+  } finally {
+    all.dispose();
+  }
+}
+
 /** Runs `body` on each batch of `src` (at most `limit`), disposing each batch afterwards. */
-async function forEachBatch(src: BatchSource, limit: number, body: (b: Batch) => void): Promise<void> {
+async function forEachBatch(src: BatchSource, limit: number, body: (b: Batch) => void | Promise<void>): Promise<void> {
   const it = iterate(src);
   let n = 0;
   let done = false;
@@ -249,7 +291,7 @@ async function forEachBatch(src: BatchSource, limit: number, body: (b: Batch) =>
         break;
       }
       try {
-        body(r.value);
+        await body(r.value);
       } finally {
         disposeBatch(r.value);
       }
@@ -287,6 +329,7 @@ export class Trainer extends EventEmitter {
   /** The optimizer of the last `fit` (from `model.configureOptimizers()`). */
   optimizer: OptimizerLike | null = null;
   readonly #opts: TrainerOptions;
+  readonly #logEvery: number;
 
   constructor(opts: TrainerOptions) {
     super();
@@ -299,6 +342,9 @@ export class Trainer extends EventEmitter {
       const v = opts[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`Trainer: ${k} must be a non-negative integer, got ${v}`);
     }
+    const logEvery = opts.logEvery ?? 20;
+    if (!Number.isInteger(logEvery) || logEvery < 1) throw new Error(`Trainer: logEvery must be a positive integer, got ${opts.logEvery}`);
+    this.#logEvery = logEvery;
     this.maxEpochs = opts.maxEpochs;
     this.gradientClipVal = clip;
     this.seed = opts.seed;
@@ -335,6 +381,10 @@ export class Trainer extends EventEmitter {
     const log = this.#opts.log === true ? (l: string) => console.log(l) : this.#opts.log || null;
     const limitTrain = this.#opts.limitTrainBatches ?? Infinity;
     const limitVal = this.#opts.limitValBatches ?? Infinity;
+    const logEvery = this.#logEvery;
+    const parallel = this.#opts.dataParallel;
+    // Every process trains on equal shards (the sampler pads), so the world's count is ours times its size.
+    const world = parallel?.worldSize ?? 1;
     const records: EpochRecord[] = [...(opts.records ?? [])];
     for (let epoch = startEpoch + 1; epoch <= this.maxEpochs; epoch++) {
       const t0 = performance.now();
@@ -345,35 +395,87 @@ export class Trainer extends EventEmitter {
       let lossSum = 0;
       let images = 0;
       let batchIndex = 0;
-      await forEachBatch(loader, limitTrain, (batch) => {
-        const n = batch.x.shape[0]!;
-        batchIndex++;
-        const loss = checkedTrainStep(model, optimizer, batch, this.gradientClipVal, (value) => {
-          if (!Number.isFinite(value)) throw new NonFiniteLossError(epoch, batchIndex, value, currentLr(optimizer, model));
+      // Losses not read back yet (detached scalars) with their batch sizes, read in bulk.
+      let pending: { loss: Tensor; n: number; batch: number }[] = [];
+      const readPending = async (): Promise<void> => {
+        if (pending.length === 0) return;
+        const batch = pending;
+        pending = [];
+        let values: ArrayLike<number>;
+        try {
+          values = await stackedValues(batch.map((p) => p.loss));
+        } finally {
+          for (const p of batch) p.loss.dispose();
+        }
+        let sum = 0;
+        let count = 0;
+        batch.forEach((p, i) => {
+          const v = values[i]!;
+          if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, p.batch, v, currentLr(optimizer, model));
+          sum += v * p.n;
+          count += p.n;
         });
-        lossSum += loss * n;
-        images += n;
+        lossSum += sum;
         const elapsed = (performance.now() - t0) / 1000;
-        this.#emit({ type: 'batch', epoch, batch: batchIndex, numBatches, loss, images, elapsed, imagesPerSec: images / elapsed });
-      });
+        const last = batch[batch.length - 1]!.batch;
+        this.#emit({ type: 'batch', epoch, batch: last, numBatches, loss: sum / count, images, elapsed, imagesPerSec: images / elapsed });
+      };
+      try {
+        await forEachBatch(loader, limitTrain, async (batch) => {
+          const n = batch.x.shape[0]!;
+          batchIndex++;
+          const due = batchIndex % logEvery === 0 || batchIndex === numBatches;
+          const loss = lossStep(model, optimizer, batch, this.gradientClipVal, (l) => {
+            // On a read-back, check this batch's loss before its update (CPU backends read it
+            // synchronously; a GPU backend checks it with the others, after the update).
+            if (!due || l.kernels.toHost === undefined) return;
+            const v = l.item();
+            if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, batchIndex, v, currentLr(optimizer, model));
+          }, parallel);
+          images += n * world;
+          pending.push({ loss, n, batch: batchIndex });
+          if (due) await readPending();
+        });
+        await readPending();
+      } finally {
+        for (const p of pending) p.loss.dispose();
+      }
       const trainSeconds = (performance.now() - t0) / 1000;
 
       model.eval();
+      parallel?.beforeValidation();
+      // Validation sums stay on the backend ([loss * n, correct]) and are read once per epoch.
+      let valSums: Tensor | null = null;
+      let valImages = 0;
+      try {
+        await forEachBatch(data.valLoader(), limitVal, (batch) => {
+          const n = batch.x.shape[0]!;
+          const next = tidy(() =>
+            noGrad(() => {
+              const r = model.validationStep(batch);
+              const s = stack([r.loss.to('float32'), r.accuracy.to('float32')]).mul(n);
+              return valSums === null ? s : valSums.add(s);
+            }),
+          ).keep();
+          valSums?.dispose();
+          valSums = next;
+          valImages += n;
+        });
+      } catch (e) {
+        (valSums as Tensor | null)?.dispose();
+        throw e;
+      }
       let valLossSum = 0;
       let valCorrect = 0;
-      let valImages = 0;
-      await forEachBatch(data.valLoader(), limitVal, (batch) => {
-        const n = batch.x.shape[0]!;
-        const [l, a] = tidy(() =>
-          noGrad(() => {
-            const r = model.validationStep(batch);
-            return [r.loss.item(), r.accuracy.item()];
-          }),
-        );
-        valLossSum += l * n;
-        valCorrect += a * n;
-        valImages += n;
-      });
+      if (valSums !== null) {
+        const sums = valSums as Tensor;
+        [valLossSum, valCorrect] = [...(await sums.data())] as [number, number];
+        sums.dispose();
+      }
+      if (parallel !== undefined) {
+        // The world's sums: this process's loss sum covers its own shard (images / world of them).
+        [lossSum, valLossSum, valCorrect, valImages] = parallel.sum([lossSum, valLossSum, valCorrect, valImages]);
+      }
       const record: EpochRecord = {
         epoch,
         trainLoss: images > 0 ? lossSum / images : NaN,

@@ -46,6 +46,17 @@ export function layoutOf(s: Storage): string | null {
   return typeof f === 'function' ? String(f(s.h)) : null;
 }
 
+/**
+ * True when the zero-padded area of a native blocked storage (e.g. the channel tail of nChw16c with
+ * C % 16 != 0) holds only zeros, as every kernel assumes; true for dense layouts and other backends.
+ */
+export function paddingIsZero(s: Storage): boolean {
+  if (addon === null || !(s instanceof NativeStorage)) return true;
+  const f = addon.paddingIsZero;
+  if (typeof f !== 'function') throw new Error('the native addon has no paddingIsZero (rebuild it: npm run build:native)');
+  return Boolean(f(s.h));
+}
+
 /** True when `s` is a native storage in a blocked (non row-major) layout. */
 export function isBlocked(s: Storage): boolean {
   return layoutOf(s)?.startsWith('blocked') ?? false;
@@ -60,9 +71,9 @@ export function isBlocked(s: Storage): boolean {
  */
 export function blockedCopy(k: Kernels, s: Storage, shape: Shape, requireBlocked = false): Storage {
   if (shape.length !== 4) throw new Error(`blockedCopy: expected a 4-D shape, got [${shape.join(', ')}]`);
-  if (k !== native) return k.fromHost(k.toHost(s, shape, 'float32'), shape, 'float32');
+  if (k !== native) return k.fromHost(k.toHost!(s, shape), shape, 'float32');
   const C = shape[1]!;
-  const host = k.toHost(s, shape, 'float32');
+  const host = k.toHost!(s, shape);
   const finite = host.every((v) => Number.isFinite(v));
   const eye = new Float32Array(C * C);
   for (let c = 0; c < C; c++) eye[c * C + c] = 1;
@@ -176,7 +187,7 @@ export function runKernel(
       const dt = o.dtype ?? 'float32';
       let h: HostArray;
       try {
-        h = k.toHost(s, o.shape, dt);
+        h = k.toHost!(s, o.shape);
       } catch (e) {
         throw new Error(`${k.name}: toHost of result ${j}${o.name ? ` (${o.name})` : ''} failed after its inputs were disposed: ${(e as Error).message}`);
       }
@@ -267,7 +278,7 @@ export class ChainRecorder {
   rec(name: string, s: Storage, shape: Shape, tol: Tol = F32, dtype: DType = 'float32'): Storage {
     this.owned.push(s);
     if (this.host.has(name)) throw new Error(`chain: duplicate name ${name}`);
-    this.host.set(name, { data: this.k.toHost(s, shape, dtype), shape, tol, layout: layoutOf(s) });
+    this.host.set(name, { data: this.k.toHost!(s, shape), shape, tol, layout: layoutOf(s) });
     return s;
   }
 

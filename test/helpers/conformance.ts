@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { DType, HostArray, KernelName, Kernels, Shape, Storage } from '../../src/backend/webgpu/contract.js';
+import type { DType, HostArray, KernelName, Kernels, Shape, Storage } from '../../src/backend/kernels.js';
 import { assertClose, EXACT, F32, type Tol } from './assert-close.js';
 
 /** A host input of a case. */

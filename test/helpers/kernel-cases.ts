@@ -25,8 +25,8 @@
  *   softmax/logSoftmax along inner and outer axes, long rows, -Infinity entries, NaN rows;
  *   bilinear resize up, down, non-integer ratios, identity; fused SGD and Adam updates.
  */
-import type { AdamHyper, Conv2dParams, KernelName, Kernels, Pool2dParams, Shape, SgdHyper, Storage } from '../../src/backend/webgpu/contract.js';
-import { BINARY_OPS, UNARY_OPS } from '../../src/backend/webgpu/contract.js';
+import type { AdamHyper, Conv2dParams, KernelName, Kernels, Pool2dParams, Shape, SgdHyper, Storage } from '../../src/backend/kernels.js';
+import { BINARY_OPS, UNARY_OPS } from '../../src/backend/kernels.js';
 import { EXACT, F32, sumTol, type Tol } from './assert-close.js';
 import type { CaseIn, CaseOut, KernelCase } from './conformance.js';
 import { Generator, distinct, numel, outSize, randInt32, randn, sh, smallInts, uniform } from './data.js';

@@ -4,7 +4,7 @@
  * selector uses the reference or webgpu backend. The storage helpers repeat addon.ts's (they are
  * tiny) so the native kernel adapters still compile into the bundle, unused.
  */
-import type { Storage } from '../kernels.js';
+import type { DType, Storage } from '../kernels.js';
 
 /** Opaque handle to a C++ Buf (an N-API External). */
 export type Handle = { readonly __nativeHandle: unique symbol };
@@ -13,6 +13,11 @@ export type Handle = { readonly __nativeHandle: unique symbol };
 export class NativeStorage implements Storage {
   readonly backend = 'native';
   constructor(readonly h: Handle) {}
+
+  /** Never reached: no native storage exists in a browser. */
+  get dtype(): DType {
+    throw new Error(addonError);
+  }
 }
 
 /** Wraps a raw handle returned by the addon. */

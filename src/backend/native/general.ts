@@ -8,10 +8,12 @@
  * reads them, so the callers' readonly arrays are passed as they are, without copies):
  * - fromHost(data, shape, dtype), toHost(h), full(shape, dtype, value), dispose(h), memoryInUse()
  * - unary(op, x), binary(op, a, aShape, b, bShape, outShape), scalar(op, x, s, reverse),
- *   clamp(x, lo, hi), reluBackward(dy, y), cast(x, to), axpy(a, b, alpha); `op` is an integer code
- *   (UNARY_CODE / BINARY_CODE below, the enum order of native/src/elementwise.cc; the addon also
- *   accepts the op's name)
- * - reduce(op, x, shape, axes) (op: REDUCE_CODE, or the name), argmax(x, shape, axis)
+ *   clamp(x, lo, hi), reluBackward(dy, y), cast(x, to), axpy(a, b, alpha); `op` is an integer code,
+ *   the op's index in the addon's own name list (`opNames()`, the enum order of
+ *   native/src/elementwise.cc); the addon also accepts the op's name
+ * - reduce(op, x, shape, axes) (op: its index in `opNames().reduce`, or the name),
+ *   argmax(x, shape, axis)
+ * - opNames() -> { unary, binary, reduce }: the op names in code order (read once, at load)
  * - reshape(x, newShape), permute(x, shape, perm), slice(x, shape, starts, outShape),
  *   pad(dy, shape, starts, fullShape), cat(xs, shapes, axis), indexSelect(x, shape, axis, idx, n),
  *   indexAdd(dy, dyShape, axis, idx, outShape), gatherRows(x, shape, target),
@@ -19,9 +21,11 @@
  * - matmul(a, aShape, b, bShape, transA, transB), linear(x, xShape, w, wShape, b | null),
  *   linearBackward(dy, x, xShape, w, wShape, hasBias, needDx) -> { dx | null, dw, db | null }
  * - softmax(x, shape, axis, log), softmaxBackward(dy, y, shape, axis, log)
+ * - sgdStep / adamStep: the fused optimizer updates, adapted in ./optim.ts
  */
-import type { BinaryOp, HostArray, Kernels, ReduceOp, Storage, UnaryOp } from '../kernels.js';
+import type { HostArray, Kernels, Storage } from '../kernels.js';
 import { hd, ns, type Handle, type NativeAddon, type NativeStorage } from './addon.js';
+import { optimKernels } from './optim.js';
 
 /** The kernels implemented by this file. */
 export type GeneralKernels = Pick<
@@ -29,6 +33,7 @@ export type GeneralKernels = Pick<
   | 'name'
   | 'fromHost'
   | 'toHost'
+  | 'read'
   | 'full'
   | 'dispose'
   | 'memoryInUse'
@@ -57,47 +62,35 @@ export type GeneralKernels = Pick<
   | 'linearBackward'
   | 'softmax'
   | 'softmaxBackward'
+  | 'sgdStep'
+  | 'adamStep'
 >;
 
-/** Integer codes of the unary ops (order of `UOp` in native/src/elementwise.cc). */
-const UNARY_CODE: Readonly<Record<UnaryOp, number>> = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  rsqrt: 4,
-  abs: 5,
-  sign: 6,
-  square: 7,
-  reciprocal: 8,
-  relu: 9,
-  sigmoid: 10,
-  tanh: 11,
-};
+/** The addon's op names, each list in the order of its integer op codes. */
+export interface NativeOpNames {
+  unary: string[];
+  binary: string[];
+  reduce: string[];
+}
 
-/** Integer codes of the binary ops (order of `BOp` in native/src/elementwise.cc). */
-const BINARY_CODE: Readonly<Record<BinaryOp, number>> = {
-  add: 0,
-  sub: 1,
-  mul: 2,
-  div: 3,
-  pow: 4,
-  maximum: 5,
-  minimum: 6,
-  gt: 7,
-  ge: 8,
-  lt: 9,
-  le: 10,
-  eq: 11,
-};
+/**
+ * The op name lists of the addon (`opNames()`): the single source of the integer op codes, so no
+ * table is kept by hand on this side. A test checks they equal UNARY_OPS / BINARY_OPS / REDUCE_OPS.
+ */
+export function nativeOpNames(a: NativeAddon): NativeOpNames {
+  if (typeof a.opNames !== 'function') throw new Error('native addon: opNames() is missing (rebuild it: npm run build:native)');
+  const r = a.opNames() as NativeOpNames;
+  return { unary: [...r.unary], binary: [...r.binary], reduce: [...r.reduce] };
+}
 
-/** Integer codes of the reductions (`ReduceKind` in native/src/general.h). */
-const REDUCE_CODE: Readonly<Record<ReduceOp, number>> = { sum: 0, mean: 1, max: 2, min: 3 };
+/** name -> code from a list in code order. */
+function codeTable(names: readonly string[]): ReadonlyMap<string, number> {
+  return new Map(names.map((n, i) => [n, i]));
+}
 
-/** An op's code; unknown names go through as strings so the addon reports them. */
-function code<K extends string>(table: Readonly<Record<K, number>>, op: K): number | string {
-  const c: unknown = table[op];
-  return typeof c === 'number' ? c : op;
+/** An op's code; names the addon does not know go through as strings so the addon reports them. */
+function code(table: ReadonlyMap<string, number>, op: string): number | string {
+  return table.get(op) ?? op;
 }
 
 /**
@@ -105,6 +98,10 @@ function code<K extends string>(table: Readonly<Record<K, number>>, op: K): numb
  * @example const k = generalKernels(addon); const s = k.fromHost(new Float32Array([1, 2]), [2], 'float32');
  */
 export function generalKernels(a: NativeAddon): GeneralKernels {
+  const names = nativeOpNames(a);
+  const UNARY_CODE = codeTable(names.unary);
+  const BINARY_CODE = codeTable(names.binary);
+  const REDUCE_CODE = codeTable(names.reduce);
   const opt = (h: unknown): NativeStorage | null => (h === null || h === undefined ? null : ns(h));
   const hdOpt = (s: Storage | null): Handle | null => (s === null ? null : hd(s));
   return {
@@ -113,6 +110,7 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     // ---- memory -------------------------------------------------------------------------
     fromHost: (data, shape, dtype) => ns(a.fromHost(data, shape, dtype)),
     toHost: (s) => a.toHost(hd(s)) as HostArray,
+    read: async (s) => a.toHost(hd(s)) as HostArray,
     full: (shape, dtype, value) => ns(a.full(shape, dtype, value)),
     dispose: (s) => {
       a.dispose(hd(s));
@@ -128,7 +126,7 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     reluBackward: (dy, y) => ns(a.reluBackward(hd(dy), hd(y))),
     sigmoidBackward: (dy, y) => ns(a.activationBackward(hd(dy), hd(y), false)),
     tanhBackward: (dy, y) => ns(a.activationBackward(hd(dy), hd(y), true)),
-    cast: (x, _shape, _from, to) => ns(a.cast(hd(x), to)),
+    cast: (x, _shape, to) => ns(a.cast(hd(x), to)),
     axpy: (x, y, _shape, alpha) => ns(a.axpy(hd(x), hd(y), alpha)),
 
     // ---- reductions ---------------------------------------------------------------------
@@ -170,5 +168,8 @@ export function generalKernels(a: NativeAddon): GeneralKernels {
     // ---- softmax ------------------------------------------------------------------------
     softmax: (x, shape, axis, log) => ns(a.softmax(hd(x), shape, axis, log)),
     softmaxBackward: (dy, y, shape, axis, log) => ns(a.softmaxBackward(hd(dy), hd(y), shape, axis, log)),
+
+    // ---- fused optimizer updates (native/src/optim.cc) ----------------------------------
+    ...optimKernels(a),
   };
 }

@@ -16,14 +16,18 @@
  * - `batchNormInference(x, xDims, gamma, beta, mean, var, eps) -> y`
  * - `batchNormBackward(dy, x, xDims, gamma, mean, var, eps) -> [dx, dgamma, dbeta]`
  * - `resizeBilinear(x, xDims, out) -> y`, `resizeBilinearBackward(dy, xDims, out) -> dx`
- * - `convImpl(xDims, wDims, yDims, stride, padding, dilation, groups)` -> implementation names
- *   (diagnostics only).
+ * - `convImpl(xDims, wDims, yDims, stride, padding, dilation, groups)` -> implementation names of the
+ *   direct and (where it exists) Winograd primitives (diagnostics only).
+ *
+ * Convolutions choose oneDNN's direct or Winograd algorithm per geometry and direction (timed once,
+ * cached; or forced): see ./conv-algo.ts. Creating these kernels applies `CONVNET_CONV_ALGO`.
  *
  * Layouts: conv outputs (y, dx) and dw (groups == 1) keep oneDNN's blocked layouts; pooling, BN and
  * resize outputs follow their input's layout. `toHost` and every kernel read them logically.
  */
 import type { Kernels, Pool2dParams, Shape } from '../kernels.js';
 import { hd, ns, type NativeAddon } from './addon.js';
+import { applyConvAlgoEnv } from './conv-algo.js';
 
 type NnKernels = Pick<
   Kernels,
@@ -53,6 +57,7 @@ function dims(s: Shape): number[] {
 
 /** The conv/pool/BN/resize kernels of the native backend. */
 export function nnKernels(a: NativeAddon): NnKernels {
+  applyConvAlgoEnv(a);
   return {
     conv2d(x, xShape, w, wShape, b, p, yShape) {
       return ns(

@@ -10,7 +10,7 @@
  * loop is a plain multiply-add over a row with no bounds tests. Sums accumulate in doubles.
  */
 import type { Conv2dParams, Shape, Storage } from '../kernels.js';
-import { f32, wrap } from './storage.js';
+import { allocFloat, fl, wrap, wrapAcc } from './storage.js';
 
 /**
  * The output positions [lo, hi) whose input position o * stride + offset lies in [0, inSize).
@@ -56,14 +56,14 @@ function dims(xShape: Shape, wShape: Shape, yShape: Shape, groups: number): Conv
 
 /** y = conv2d(x, w) + b; x [N, C, H, W], w [O, C/groups, KH, KW], b [O] or null; y has `yShape`. */
 export function conv2d(x: Storage, xShape: Shape, w: Storage, wShape: Shape, b: Storage | null, p: Conv2dParams, yShape: Shape): Storage {
-  const xd = f32(x);
-  const wd = f32(w);
-  const bd = b === null ? null : f32(b);
+  const xd = fl(x);
+  const wd = fl(w);
+  const bd = b === null ? null : fl(b);
   const { N, C, H, W, O, Cg, Og, KH, KW, OH, OW } = dims(xShape, wShape, yShape, p.groups);
   const [sh, sw] = p.stride;
   const [ph, pw] = p.padding;
   const [dh, dw] = p.dilation;
-  const y = new Float32Array(N * O * OH * OW);
+  const y = allocFloat(x, N * O * OH * OW);
   const acc = new Float64Array(OH * OW);
   for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
@@ -94,8 +94,8 @@ export function conv2d(x: Storage, xShape: Shape, w: Storage, wShape: Shape, b: 
 
 /** dx of conv2d: every tap scatters dy * w back to the input position it read. */
 export function conv2dBackwardData(dy: Storage, dyShape: Shape, w: Storage, wShape: Shape, xShape: Shape, p: Conv2dParams): Storage {
-  const g0 = f32(dy);
-  const wd = f32(w);
+  const g0 = fl(dy);
+  const wd = fl(w);
   const { N, C, H, W, O, Cg, Og, KH, KW, OH, OW } = dims(xShape, wShape, dyShape, p.groups);
   const [sh, sw] = p.stride;
   const [ph, pw] = p.padding;
@@ -124,7 +124,7 @@ export function conv2dBackwardData(dy: Storage, dyShape: Shape, w: Storage, wSha
       }
     }
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, dy.dtype);
 }
 
 /** dw of conv2d (sum over batch and output positions of dy * x at each tap), and db = sum of dy per channel. */
@@ -137,8 +137,8 @@ export function conv2dBackwardWeights(
   hasBias: boolean,
   p: Conv2dParams,
 ): { dw: Storage; db: Storage | null } {
-  const g0 = f32(dy);
-  const xd = f32(x);
+  const g0 = fl(dy);
+  const xd = fl(x);
   const { N, C, H, W, O, Cg, Og, KH, KW, OH, OW } = dims(xShape, wShape, dyShape, p.groups);
   const [sh, sw] = p.stride;
   const [ph, pw] = p.padding;
@@ -177,7 +177,7 @@ export function conv2dBackwardWeights(
         for (let i = 0; i < OH * OW; i++) acc[o] += g0[dyPlane + i]!;
       }
     }
-    db = wrap(Float32Array.from(acc));
+    db = wrapAcc(acc, dy.dtype);
   }
-  return { dw: wrap(Float32Array.from(dwAcc)), db };
+  return { dw: wrapAcc(dwAcc, dy.dtype), db };
 }

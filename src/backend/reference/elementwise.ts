@@ -1,11 +1,11 @@
 /**
- * Elementwise kernels. Values are read from either dtype and every result is float32 (the
- * elementwise ops are defined on floats; comparisons give float32 1/0). Each op is computed in
- * double precision and rounded once to float32, which for + - * / sqrt gives exactly the correctly
- * rounded float32 result.
+ * Elementwise kernels over float32 / float64 storages (and int32 for add, sub, mul, maximum,
+ * minimum and the comparisons). The result has the operands' dtype; comparisons give 1/0. Each op
+ * is computed in double precision and rounded once to the dtype, which for + - * / sqrt gives
+ * exactly the correctly rounded float32 result.
  */
-import type { BinaryOp, DType, Shape, Storage, UnaryOp } from '../kernels.js';
-import { anyData, f32, wrap } from './storage.js';
+import type { BinaryOp, DType, HostArray, Shape, Storage, UnaryOp } from '../kernels.js';
+import { alloc, allocFloat, fl, ref, rounder, wrap } from './storage.js';
 import { broadcastMap, numel } from './util.js';
 
 /** Numerically stable logistic function: never evaluates exp of a large positive number. */
@@ -15,8 +15,8 @@ export function sigmoid(v: number): number {
   return e / (1 + e);
 }
 
-/** The scalar function of a unary op (PyTorch semantics, incl. sign(0) = 0 and relu = max(x, 0)). */
-export function unaryFn(op: UnaryOp): (v: number) => number {
+/** The scalar function of a unary op (PyTorch semantics, incl. sign(0) = 0 and relu = max(x, 0)); `r` rounds intermediate steps to the dtype. */
+export function unaryFn(op: UnaryOp, r: (v: number) => number = (v) => v): (v: number) => number {
   switch (op) {
     case 'neg':
       return (v) => -v;
@@ -44,6 +44,9 @@ export function unaryFn(op: UnaryOp): (v: number) => number {
       return sigmoid;
     case 'tanh':
       return Math.tanh;
+    case 'hardswish':
+      // PyTorch's sequence x * min(max(x + 3, 0), 6) / 6, each step rounded to the dtype
+      return (v) => r(r(v * Math.min(Math.max(r(v + 3), 0), 6)) / 6);
     default:
       throw new Error(`reference backend: unknown unary op '${String(op)}'`);
   }
@@ -81,23 +84,35 @@ export function binaryFn(op: BinaryOp): (a: number, b: number) => number {
   }
 }
 
-/** y = op(x). */
+/** y = op(x) in x's float dtype (computed in double, rounded once). */
 export function unary(op: UnaryOp, x: Storage, shape: Shape): Storage {
-  const xd = anyData(x);
+  const xd = fl(x);
   const n = numel(shape);
-  const fn = unaryFn(op);
-  const y = new Float32Array(n);
+  const fn = unaryFn(op, rounder(x.dtype));
+  const y = allocFloat(x, n);
   for (let i = 0; i < n; i++) y[i] = fn(xd[i]!);
   return wrap(y);
 }
 
-/** out = a op b with NumPy broadcasting to `outShape`. */
+/** Binary ops int32 storages support (the others are float-only). */
+const INT_BINARY = new Set<BinaryOp>(['add', 'sub', 'mul', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq']);
+
+/** The data of an elementwise operand: floats, or int32 for the ops that keep integers. */
+function operand(s: Storage, op: BinaryOp): HostArray {
+  if (s.dtype === 'int32' && !INT_BINARY.has(op)) {
+    throw new Error(`reference backend: binary '${op}' is not defined on int32 storages`);
+  }
+  return s.dtype === 'int32' ? ref(s).i32 : fl(s);
+}
+
+/** out = a op b with NumPy broadcasting to `outShape`; the result has the operands' dtype. */
 export function binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape): Storage {
-  const ad = anyData(a);
-  const bd = anyData(b);
+  if (a.dtype !== b.dtype) throw new Error(`reference backend: binary '${op}' of ${a.dtype} and ${b.dtype} storages`);
+  const ad = operand(a, op);
+  const bd = operand(b, op);
   const n = numel(outShape);
   const fn = binaryFn(op);
-  const out = new Float32Array(n);
+  const out = alloc(a.dtype, n);
   // Fast path for equal shapes; otherwise map every output element to its broadcast source.
   const aSame = numel(aShape) === n;
   const bSame = numel(bShape) === n;
@@ -111,15 +126,15 @@ export function binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bSha
   return wrap(out);
 }
 
-/** out = x op s, or s op x when `reverse`. */
+/** out = x op s, or s op x when `reverse` (s rounded to x's dtype first). */
 export function scalar(op: BinaryOp, x: Storage, shape: Shape, s: number, reverse: boolean): Storage {
-  const xd = anyData(x);
+  const xd = operand(x, op);
   const n = numel(shape);
   const fn = binaryFn(op);
-  // PyTorch converts a Python scalar to the tensor's float32 type before operating
-  // (so `t > 0.1` compares against float32(0.1)).
-  const sv = Math.fround(s);
-  const out = new Float32Array(n);
+  // PyTorch converts a Python scalar to the tensor's type before operating
+  // (so `t > 0.1` compares against float32(0.1) for a float32 tensor).
+  const sv = x.dtype === 'int32' ? Math.trunc(s) : rounder(x.dtype)(s);
+  const out = alloc(x.dtype, n);
   if (reverse) for (let i = 0; i < n; i++) out[i] = fn(sv, xd[i]!);
   else for (let i = 0; i < n; i++) out[i] = fn(xd[i]!, sv);
   return wrap(out);
@@ -127,11 +142,12 @@ export function scalar(op: BinaryOp, x: Storage, shape: Shape, s: number, revers
 
 /** out = min(max(x, lo), hi) (NaN stays NaN). */
 export function clamp(x: Storage, shape: Shape, lo: number, hi: number): Storage {
-  const xd = anyData(x);
+  const xd = fl(x);
   const n = numel(shape);
-  const l = Math.fround(lo);
-  const h = Math.fround(hi);
-  const out = new Float32Array(n);
+  const r = rounder(x.dtype);
+  const l = r(lo);
+  const h = r(hi);
+  const out = allocFloat(x, n);
   for (let i = 0; i < n; i++) {
     const v = xd[i]!;
     out[i] = v < l ? l : v > h ? h : v;
@@ -141,63 +157,64 @@ export function clamp(x: Storage, shape: Shape, lo: number, hi: number): Storage
 
 /** dx = dy where the relu output y > 0, else 0. */
 export function reluBackward(dy: Storage, y: Storage, shape: Shape): Storage {
-  const g = f32(dy);
-  const yd = f32(y);
+  const g = fl(dy);
+  const yd = fl(y);
   const n = numel(shape);
-  const dx = new Float32Array(n);
+  const dx = allocFloat(dy, n);
   for (let i = 0; i < n; i++) dx[i] = yd[i]! > 0 ? g[i]! : 0;
   return wrap(dx);
 }
 
-/** dx = dy * (y * (1 - y)) for the sigmoid output y (float32 rounding after each operation). */
+/** dx = dy * (y * (1 - y)) for the sigmoid output y (rounding to the dtype after each operation). */
 export function sigmoidBackward(dy: Storage, y: Storage, shape: Shape): Storage {
-  const g = f32(dy);
-  const yd = f32(y);
+  const g = fl(dy);
+  const yd = fl(y);
   const n = numel(shape);
-  const dx = new Float32Array(n);
+  const r = rounder(dy.dtype);
+  const dx = allocFloat(dy, n);
   for (let i = 0; i < n; i++) {
     const v = yd[i]!;
-    dx[i] = g[i]! * Math.fround(v * Math.fround(1 - v));
+    dx[i] = g[i]! * r(v * r(1 - v));
   }
   return wrap(dx);
 }
 
-/** dx = dy * (1 - y * y) for the tanh output y (float32 rounding after each operation). */
+/** dx = dy * (1 - y * y) for the tanh output y (rounding to the dtype after each operation). */
 export function tanhBackward(dy: Storage, y: Storage, shape: Shape): Storage {
-  const g = f32(dy);
-  const yd = f32(y);
+  const g = fl(dy);
+  const yd = fl(y);
   const n = numel(shape);
-  const dx = new Float32Array(n);
+  const r = rounder(dy.dtype);
+  const dx = allocFloat(dy, n);
   for (let i = 0; i < n; i++) {
     const v = yd[i]!;
-    dx[i] = g[i]! * Math.fround(1 - Math.fround(v * v));
+    dx[i] = g[i]! * r(1 - r(v * v));
   }
   return wrap(dx);
 }
 
-/** Converts between dtypes; float32 -> int32 truncates toward zero (NaN gives 0). */
-export function cast(x: Storage, shape: Shape, from: DType, to: DType): Storage {
-  const xd = anyData(x);
+/** Converts to `to`; float -> int32 truncates toward zero (NaN gives 0; out of range wraps like a C cast would not: saturates). */
+export function cast(x: Storage, shape: Shape, to: DType): Storage {
+  const xd = ref(x).data;
   const n = numel(shape);
-  if ((from === 'int32') !== xd instanceof Int32Array) {
-    throw new Error(`reference backend: cast from ${from} got a storage holding ${xd instanceof Int32Array ? 'int32' : 'float32'}`);
-  }
+  const out = alloc(to, n);
   if (to === 'int32') {
-    const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) out[i] = Math.trunc(xd[i]!);
-    return wrap(out);
+    for (let i = 0; i < n; i++) {
+      const v = xd[i]!;
+      out[i] = v !== v ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(v)));
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = xd[i]!;
   }
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = xd[i]!;
   return wrap(out);
 }
 
-/** out = a + alpha * b (same shapes). */
+/** out = a + alpha * b (same shapes, one float dtype). */
 export function axpy(a: Storage, b: Storage, shape: Shape, alpha: number): Storage {
-  const ad = f32(a);
-  const bd = f32(b);
+  const ad = fl(a);
+  const bd = fl(b);
   const n = numel(shape);
-  const out = new Float32Array(n);
+  const out = allocFloat(a, n);
   for (let i = 0; i < n; i++) out[i] = ad[i]! + alpha * bd[i]!;
   return wrap(out);
 }

@@ -1,20 +1,19 @@
 /**
- * Layout kernels (any rank, float32 or int32): reshape, permute, slice, pad, cat, and the index
+ * Layout kernels (any rank, any dtype of this backend): reshape, permute, slice, pad, cat, and the index
  * kernels. Everything except reshape copies; reshape shares the data (see storage.ts).
  */
-import type { DType, Shape, Storage } from '../kernels.js';
-import { alloc, f32, i32, ref, wrap } from './storage.js';
+import type { Shape, Storage } from '../kernels.js';
+import { alloc, allocFloat, fl, i32, ref, wrap, wrapAcc } from './storage.js';
 import { copyStrided, fmt, numel, splitAxis, stridesOf } from './util.js';
 
-/** Checks a storage's array type against the dtype the op says it has. */
-function data(x: Storage, dtype: DType): Float32Array | Int32Array {
-  return dtype === 'int32' ? i32(x) : f32(x);
+/** The data of a storage (any dtype). */
+function data(x: Storage): Float32Array | Float64Array | Int32Array {
+  return ref(x).data as Float32Array | Float64Array | Int32Array;
 }
 
 /** Same data, new shape: a second storage sharing the buffer (no copy). */
-export function reshape(x: Storage, shape: Shape, newShape: Shape, dtype: DType): Storage {
+export function reshape(x: Storage, shape: Shape, newShape: Shape): Storage {
   const r = ref(x);
-  data(r, dtype);
   if (numel(shape) !== numel(newShape)) {
     throw new Error(`reference backend: reshape ${fmt(shape)} -> ${fmt(newShape)} changes the size`);
   }
@@ -22,8 +21,9 @@ export function reshape(x: Storage, shape: Shape, newShape: Shape, dtype: DType)
 }
 
 /** out has shape[perm[d]] at axis d, and out[i] = x[j] with j[perm[d]] = i[d]. */
-export function permute(x: Storage, shape: Shape, perm: readonly number[], dtype: DType): Storage {
-  const xd = data(x, dtype);
+export function permute(x: Storage, shape: Shape, perm: readonly number[]): Storage {
+  const xd = data(x);
+  const dtype = x.dtype;
   const outShape = perm.map((p) => shape[p]!);
   const inStrides = stridesOf(shape);
   // Walking the output row-major, output axis d advances input axis perm[d].
@@ -34,8 +34,9 @@ export function permute(x: Storage, shape: Shape, perm: readonly number[], dtype
 }
 
 /** out = x[starts[d] : starts[d] + outShape[d]] along every axis. */
-export function slice(x: Storage, shape: Shape, starts: readonly number[], outShape: Shape, dtype: DType): Storage {
-  const xd = data(x, dtype);
+export function slice(x: Storage, shape: Shape, starts: readonly number[], outShape: Shape): Storage {
+  const xd = data(x);
+  const dtype = x.dtype;
   const inStrides = stridesOf(shape);
   let off = 0;
   for (let d = 0; d < shape.length; d++) off += starts[d]! * inStrides[d]!;
@@ -45,8 +46,9 @@ export function slice(x: Storage, shape: Shape, starts: readonly number[], outSh
 }
 
 /** Zeros of `fullShape` with `dy` (of `shape`) written at `starts` (the gradient of slice). */
-export function pad(dy: Storage, shape: Shape, starts: readonly number[], fullShape: Shape, dtype: DType): Storage {
-  const g = data(dy, dtype);
+export function pad(dy: Storage, shape: Shape, starts: readonly number[], fullShape: Shape): Storage {
+  const g = data(dy);
+  const dtype = dy.dtype;
   const fullStrides = stridesOf(fullShape);
   let off = 0;
   for (let d = 0; d < fullShape.length; d++) off += starts[d]! * fullStrides[d]!;
@@ -56,8 +58,9 @@ export function pad(dy: Storage, shape: Shape, starts: readonly number[], fullSh
 }
 
 /** Concatenation along `axis`: each input fills its slab of the output in turn. */
-export function cat(xs: readonly Storage[], shapes: readonly Shape[], axis: number, dtype: DType): Storage {
+export function cat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
   if (xs.length === 0) throw new Error('reference backend: cat of no tensors');
+  const dtype = xs[0]!.dtype;
   const outShape = [...shapes[0]!];
   outShape[axis] = shapes.reduce((s, sh) => s + sh[axis]!, 0);
   const outStrides = stridesOf(outShape);
@@ -65,7 +68,7 @@ export function cat(xs: readonly Storage[], shapes: readonly Shape[], axis: numb
   let offset = 0;
   for (let k = 0; k < xs.length; k++) {
     const sh = shapes[k]!;
-    copyStrided(data(xs[k]!, dtype), 0, stridesOf(sh), out, offset * outStrides[axis]!, outStrides, sh);
+    copyStrided(data(xs[k]!), 0, stridesOf(sh), out, offset * outStrides[axis]!, outStrides, sh);
     offset += sh[axis]!;
   }
   return wrap(out);
@@ -77,8 +80,9 @@ function checkIndex(v: number, len: number, what: string): void {
 }
 
 /** out = x.indexSelect(axis, idx): output axis `axis` has length n, out[.., j, ..] = x[.., idx[j], ..]. */
-export function indexSelect(x: Storage, shape: Shape, axis: number, idx: Storage, n: number, dtype: DType): Storage {
-  const xd = data(x, dtype);
+export function indexSelect(x: Storage, shape: Shape, axis: number, idx: Storage, n: number): Storage {
+  const xd = data(x);
+  const dtype = x.dtype;
   const id = i32(idx);
   const { outer, len, inner } = splitAxis(shape, axis);
   const out = alloc(dtype, outer * n * inner);
@@ -95,7 +99,7 @@ export function indexSelect(x: Storage, shape: Shape, axis: number, idx: Storage
 
 /** Zeros of `outShape` with dy's slices along `axis` added at idx (repeated indices accumulate). */
 export function indexAdd(dy: Storage, dyShape: Shape, axis: number, idx: Storage, outShape: Shape): Storage {
-  const g = f32(dy);
+  const g = fl(dy);
   const id = i32(idx);
   const { outer, len: n, inner } = splitAxis(dyShape, axis);
   const len = outShape[axis]!;
@@ -108,15 +112,15 @@ export function indexAdd(dy: Storage, dyShape: Shape, axis: number, idx: Storage
       for (let k = 0; k < inner; k++) acc[dst + k] += g[src + k]!;
     }
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, dy.dtype);
 }
 
 /** out[i] = x[i, target[i]] for x [N, C]. */
 export function gatherRows(x: Storage, shape: Shape, target: Storage): Storage {
-  const xd = f32(x);
+  const xd = fl(x);
   const t = i32(target);
   const [n, c] = [shape[0]!, shape[1]!];
-  const out = new Float32Array(n);
+  const out = allocFloat(x, n);
   for (let i = 0; i < n; i++) {
     checkIndex(t[i]!, c, 'gatherRows');
     out[i] = xd[i * c + t[i]!]!;
@@ -126,10 +130,10 @@ export function gatherRows(x: Storage, shape: Shape, target: Storage): Storage {
 
 /** Zeros [N, C] with dy[i] at (i, target[i]) (the gradient of gatherRows). */
 export function scatterRows(dy: Storage, shape: Shape, target: Storage): Storage {
-  const g = f32(dy);
+  const g = fl(dy);
   const t = i32(target);
   const [n, c] = [shape[0]!, shape[1]!];
-  const out = new Float32Array(n * c);
+  const out = allocFloat(dy, n * c);
   for (let i = 0; i < n; i++) {
     checkIndex(t[i]!, c, 'scatterRows');
     out[i * c + t[i]!] = g[i]!;

@@ -1,6 +1,6 @@
 /** Matrix kernels: batched matmul and the fully connected layer. Dot products accumulate in doubles. */
 import type { Shape, Storage } from '../kernels.js';
-import { f32, wrap } from './storage.js';
+import { allocFloat, fl, wrap, wrapAcc } from './storage.js';
 
 /**
  * Batched C = A·B: a is [Ba, M, K] (stored [Ba, K, M] when transA), b is [Bb, K, N] (stored
@@ -8,8 +8,8 @@ import { f32, wrap } from './storage.js';
  * Transposes are handled through element strides, so there is one loop nest for all four cases.
  */
 export function matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, transA: boolean, transB: boolean): Storage {
-  const ad = f32(a);
-  const bd = f32(b);
+  const ad = fl(a);
+  const bd = fl(b);
   const [ba, a1, a2] = [aShape[0]!, aShape[1]!, aShape[2]!];
   const [bb, b1, b2] = [bShape[0]!, bShape[1]!, bShape[2]!];
   const M = transA ? a2 : a1;
@@ -21,7 +21,7 @@ export function matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, tra
   const aSk = transA ? M : 1;
   const bSk = transB ? 1 : N;
   const bSj = transB ? K : 1;
-  const out = new Float32Array(batch * M * N);
+  const out = allocFloat(a, batch * M * N);
   const row = new Float64Array(N);
   for (let p = 0; p < batch; p++) {
     const aOff = (ba === 1 ? 0 : p) * M * K;
@@ -43,12 +43,12 @@ export function matmul(a: Storage, aShape: Shape, b: Storage, bShape: Shape, tra
 
 /** y = x W^T + b: x [N, I], w [O, I], b [O] or null -> [N, O]. */
 export function linear(x: Storage, xShape: Shape, w: Storage, wShape: Shape, b: Storage | null): Storage {
-  const xd = f32(x);
-  const wd = f32(w);
-  const bd = b === null ? null : f32(b);
+  const xd = fl(x);
+  const wd = fl(w);
+  const bd = b === null ? null : fl(b);
   const [N, I] = [xShape[0]!, xShape[1]!];
   const O = wShape[0]!;
-  const y = new Float32Array(N * O);
+  const y = allocFloat(x, N * O);
   for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
       let s = bd === null ? 0 : bd[o]!;
@@ -69,9 +69,9 @@ export function linearBackward(
   hasBias: boolean,
   needDx: boolean,
 ): { dx: Storage | null; dw: Storage; db: Storage | null } {
-  const g = f32(dy);
-  const xd = f32(x);
-  const wd = f32(w);
+  const g = fl(dy);
+  const xd = fl(x);
+  const wd = fl(w);
   const [N, I] = [xShape[0]!, xShape[1]!];
   const O = wShape[0]!;
 
@@ -84,7 +84,7 @@ export function linearBackward(
         for (let i = 0; i < I; i++) acc[n * I + i] += gno * wd[o * I + i]!;
       }
     }
-    dx = wrap(Float32Array.from(acc));
+    dx = wrapAcc(acc, dy.dtype);
   }
 
   const dwAcc = new Float64Array(O * I);
@@ -94,13 +94,13 @@ export function linearBackward(
       for (let i = 0; i < I; i++) dwAcc[o * I + i] += gno * xd[n * I + i]!;
     }
   }
-  const dw = wrap(Float32Array.from(dwAcc));
+  const dw = wrapAcc(dwAcc, dy.dtype);
 
   let db: Storage | null = null;
   if (hasBias) {
     const acc = new Float64Array(O);
     for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) acc[o] += g[n * O + o]!;
-    db = wrap(Float32Array.from(acc));
+    db = wrapAcc(acc, dy.dtype);
   }
   return { dx, dw, db };
 }

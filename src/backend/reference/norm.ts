@@ -3,7 +3,7 @@
  * in doubles (mean, then the mean squared deviation) for accuracy.
  */
 import type { BatchNormGrads, BatchNormTrainResult, Shape, Storage } from '../kernels.js';
-import { f32, wrap } from './storage.js';
+import { allocFloat, fl, wrap, type FloatArray } from './storage.js';
 
 /** N, C and the number of positions S per (n, c) (1 for [N, C] inputs). */
 function bnDims(shape: Shape): { N: number; C: number; S: number } {
@@ -13,7 +13,7 @@ function bnDims(shape: Shape): { N: number; C: number; S: number } {
 }
 
 /** Per-channel batch mean and biased variance. */
-function channelStats(xd: Float32Array, shape: Shape): { mean: Float64Array; variance: Float64Array } {
+function channelStats(xd: FloatArray, shape: Shape): { mean: Float64Array; variance: Float64Array } {
   const { N, C, S } = bnDims(shape);
   const m = N * S;
   const mean = new Float64Array(C);
@@ -40,9 +40,9 @@ function channelStats(xd: Float32Array, shape: Shape): { mean: Float64Array; var
 }
 
 /** y = gamma * (x - mean) / sqrt(var + eps) + beta with per-channel mean/var. */
-function normalize(xd: Float32Array, shape: Shape, gd: Float32Array, bd: Float32Array, mean: ArrayLike<number>, variance: ArrayLike<number>, eps: number): Float32Array {
+function normalize(xd: FloatArray, shape: Shape, gd: FloatArray, bd: FloatArray, mean: ArrayLike<number>, variance: ArrayLike<number>, eps: number): FloatArray {
   const { N, C, S } = bnDims(shape);
-  const y = new Float32Array(N * C * S);
+  const y = xd instanceof Float64Array ? new Float64Array(N * C * S) : new Float32Array(N * C * S);
   for (let c = 0; c < C; c++) {
     const invstd = 1 / Math.sqrt(variance[c]! + eps);
     const scale = gd[c]! * invstd;
@@ -58,15 +58,16 @@ function normalize(xd: Float32Array, shape: Shape, gd: Float32Array, bd: Float32
 
 /** Training-mode batch norm: normalizes with the batch statistics and returns them (variance biased). */
 export function batchNormTrain(x: Storage, shape: Shape, gamma: Storage, beta: Storage, eps: number): BatchNormTrainResult {
-  const xd = f32(x);
+  const xd = fl(x);
   const { mean, variance } = channelStats(xd, shape);
-  const y = normalize(xd, shape, f32(gamma), f32(beta), mean, variance, eps);
-  return { y: wrap(y), mean: wrap(Float32Array.from(mean)), var: wrap(Float32Array.from(variance)) };
+  const y = normalize(xd, shape, fl(gamma), fl(beta), mean, variance, eps);
+  const stat = (a: Float64Array): FloatArray => (x.dtype === 'float64' ? a : Float32Array.from(a));
+  return { y: wrap(y), mean: wrap(stat(mean)), var: wrap(stat(variance)) };
 }
 
 /** Eval-mode batch norm with the given (running) statistics. */
 export function batchNormInference(x: Storage, shape: Shape, gamma: Storage, beta: Storage, mean: Storage, variance: Storage, eps: number): Storage {
-  return wrap(normalize(f32(x), shape, f32(gamma), f32(beta), f32(mean), f32(variance), eps));
+  return wrap(normalize(fl(x), shape, fl(gamma), fl(beta), fl(mean), fl(variance), eps));
 }
 
 /**
@@ -83,16 +84,16 @@ export function batchNormBackward(
   variance: Storage,
   eps: number,
 ): BatchNormGrads {
-  const g = f32(dy);
-  const xd = f32(x);
-  const gd = f32(gamma);
-  const md = f32(mean);
-  const vd = f32(variance);
+  const g = fl(dy);
+  const xd = fl(x);
+  const gd = fl(gamma);
+  const md = fl(mean);
+  const vd = fl(variance);
   const { N, C, S } = bnDims(shape);
   const m = N * S;
-  const dx = new Float32Array(N * C * S);
-  const dgamma = new Float32Array(C);
-  const dbeta = new Float32Array(C);
+  const dx = allocFloat(dy, N * C * S);
+  const dgamma = allocFloat(gamma, C);
+  const dbeta = allocFloat(gamma, C);
   for (let c = 0; c < C; c++) {
     const mu = md[c]!;
     const invstd = 1 / Math.sqrt(vd[c]! + eps);

@@ -4,7 +4,7 @@
  * the input are padding (-Infinity for max, zero for average).
  */
 import type { PoolResult, Pool2dParams, Shape, Storage } from '../kernels.js';
-import { f32, i32, wrap } from './storage.js';
+import { allocFloat, fl, i32, wrap, wrapAcc, type FloatArray } from './storage.js';
 
 /**
  * Max pooling forward. Returns y and, per output element, the flat index ih * W + iw of the chosen
@@ -13,13 +13,13 @@ import { f32, i32, wrap } from './storage.js';
  * index starts at the window's first valid element (so an all -Infinity window still points at
  * real data).
  */
-function maxPoolForward(xd: Float32Array, shape: Shape, p: Pool2dParams): { y: Float32Array; idx: Int32Array } {
+function maxPoolForward(xd: FloatArray, shape: Shape, p: Pool2dParams): { y: FloatArray; idx: Int32Array } {
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [KH, KW] = p.kernel;
   const [sh, sw] = p.stride;
   const [ph, pw] = p.padding;
   const [OH, OW] = p.out;
-  const y = new Float32Array(N * C * OH * OW);
+  const y = xd instanceof Float64Array ? new Float64Array(N * C * OH * OW) : new Float32Array(N * C * OH * OW);
   const idx = new Int32Array(N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     const plane = nc * H * W;
@@ -51,7 +51,7 @@ function maxPoolForward(xd: Float32Array, shape: Shape, p: Pool2dParams): { y: F
 
 /** Max pooling; the workspace is an int32 storage of argmax indices within each (n, c) plane. */
 export function maxPool2d(x: Storage, shape: Shape, p: Pool2dParams): PoolResult {
-  const { y, idx } = maxPoolForward(f32(x), shape, p);
+  const { y, idx } = maxPoolForward(fl(x), shape, p);
   return { y: wrap(y), workspace: wrap(idx) };
 }
 
@@ -64,9 +64,9 @@ export function maxPool2dBackward(
   shape: Shape,
   p: Pool2dParams,
 ): Storage {
-  const g = f32(dy);
+  const g = fl(dy);
   // The workspace is ours from maxPool2d; if a caller dropped it, recompute the argmax from x.
-  const idx = workspace !== null ? i32(workspace) : maxPoolForward(f32(x), shape, p).idx;
+  const idx = workspace !== null ? i32(workspace) : maxPoolForward(fl(x), shape, p).idx;
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = p.out;
   const acc = new Float64Array(N * C * H * W);
@@ -74,7 +74,7 @@ export function maxPool2dBackward(
     const plane = nc * H * W;
     for (let o = nc * OH * OW; o < (nc + 1) * OH * OW; o++) acc[plane + idx[o]!] += g[o]!;
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, dy.dtype);
 }
 
 /**
@@ -115,11 +115,11 @@ function avgWindows(shape: Shape, p: Pool2dParams): { h0: Int32Array; h1: Int32A
 
 /** Average pooling. */
 export function avgPool2d(x: Storage, shape: Shape, p: Pool2dParams): Storage {
-  const xd = f32(x);
+  const xd = fl(x);
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = p.out;
   const { h0, h1, w0, w1, div } = avgWindows(shape, p);
-  const y = new Float32Array(N * C * OH * OW);
+  const y = xd instanceof Float64Array ? new Float64Array(N * C * OH * OW) : new Float32Array(N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     const plane = nc * H * W;
     for (let oh = 0; oh < OH; oh++) {
@@ -137,7 +137,7 @@ export function avgPool2d(x: Storage, shape: Shape, p: Pool2dParams): Storage {
 
 /** dx for average pooling: each dy / divisor is spread over the real elements of its window. */
 export function avgPool2dBackward(dy: Storage, shape: Shape, p: Pool2dParams): Storage {
-  const g = f32(dy);
+  const g = fl(dy);
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = p.out;
   const { h0, h1, w0, w1, div } = avgWindows(shape, p);
@@ -153,7 +153,7 @@ export function avgPool2dBackward(dy: Storage, shape: Shape, p: Pool2dParams): S
       }
     }
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, dy.dtype);
 }
 
 /** PyTorch's adaptive bins along one axis: bin i covers [floor(i*in/out), ceil((i+1)*in/out)). */
@@ -169,12 +169,12 @@ function adaptiveBins(inSize: number, outSize: number): { start: Int32Array; end
 
 /** Adaptive average pooling of [N, C, H, W] to [N, C, OH, OW]: the mean over each bin. */
 export function adaptiveAvgPool2d(x: Storage, shape: Shape, out: [number, number]): Storage {
-  const xd = f32(x);
+  const xd = fl(x);
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = out;
   const hb = adaptiveBins(H, OH);
   const wb = adaptiveBins(W, OW);
-  const y = new Float32Array(N * C * OH * OW);
+  const y = xd instanceof Float64Array ? new Float64Array(N * C * OH * OW) : new Float32Array(N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     const plane = nc * H * W;
     for (let oh = 0; oh < OH; oh++) {
@@ -192,7 +192,7 @@ export function adaptiveAvgPool2d(x: Storage, shape: Shape, out: [number, number
 
 /** dx for adaptive average pooling: dy / binSize over each bin (overlapping bins accumulate). */
 export function adaptiveAvgPool2dBackward(dy: Storage, shape: Shape, out: [number, number]): Storage {
-  const g = f32(dy);
+  const g = fl(dy);
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = out;
   const hb = adaptiveBins(H, OH);
@@ -209,5 +209,5 @@ export function adaptiveAvgPool2dBackward(dy: Storage, shape: Shape, out: [numbe
       }
     }
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, dy.dtype);
 }

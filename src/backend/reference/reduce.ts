@@ -1,6 +1,6 @@
 /** Reductions over axes (keepdim results) and argmax. Sums accumulate in doubles. */
 import type { ReduceOp, Shape, Storage } from '../kernels.js';
-import { anyData, wrap } from './storage.js';
+import { fl, ref, wrap, wrapAcc } from './storage.js';
 import { broadcastMap, numel, splitAxis } from './util.js';
 
 /** The keepdim shape: `shape` with every axis in `axes` set to 1. */
@@ -14,7 +14,7 @@ export function keepdimShape(shape: Shape, axes: readonly number[]): number[] {
  * reductions give sum 0, mean NaN, max -Infinity, min +Infinity.
  */
 export function reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[]): Storage {
-  const xd = anyData(x);
+  const xd = fl(x);
   const outShape = keepdimShape(shape, axes);
   const n = numel(shape);
   const m = numel(outShape);
@@ -46,12 +46,12 @@ export function reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly nu
   } else {
     throw new Error(`reference backend: unknown reduce op '${String(op)}'`);
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, x.dtype);
 }
 
 /** int32 index of the maximum along `axis` (keepdim shape); the first maximum wins, NaN counts as maximal. */
 export function argmax(x: Storage, shape: Shape, axis: number): Storage {
-  const xd = anyData(x);
+  const xd = ref(x).data;
   const { outer, len, inner } = splitAxis(shape, axis);
   const out = new Int32Array(outer * inner);
   for (let o = 0; o < outer; o++) {

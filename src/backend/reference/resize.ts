@@ -5,7 +5,7 @@
  * The two axes are separable; the backward pass scatters dy with the same four weights.
  */
 import type { Shape, Storage } from '../kernels.js';
-import { f32, wrap } from './storage.js';
+import { allocFloat, fl, wrap, wrapAcc } from './storage.js';
 
 /** Source taps and weights of every output index along one axis. */
 function taps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; lambda: Float64Array } {
@@ -25,12 +25,12 @@ function taps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array
 
 /** Bilinear resize to [N, C, OH, OW]. */
 export function resizeBilinear(x: Storage, shape: Shape, out: [number, number]): Storage {
-  const xd = f32(x);
+  const xd = fl(x);
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = out;
   const th = taps(H, OH);
   const tw = taps(W, OW);
-  const y = new Float32Array(N * C * OH * OW);
+  const y = allocFloat(x, N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     const plane = nc * H * W;
     for (let oh = 0; oh < OH; oh++) {
@@ -52,7 +52,7 @@ export function resizeBilinear(x: Storage, shape: Shape, out: [number, number]):
 
 /** dx for resizeBilinear: each dy is distributed to its four source pixels with the forward weights. */
 export function resizeBilinearBackward(dy: Storage, shape: Shape, out: [number, number]): Storage {
-  const g = f32(dy);
+  const g = fl(dy);
   const [N, C, H, W] = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
   const [OH, OW] = out;
   const th = taps(H, OH);
@@ -76,5 +76,5 @@ export function resizeBilinearBackward(dy: Storage, shape: Shape, out: [number, 
       }
     }
   }
-  return wrap(Float32Array.from(acc));
+  return wrapAcc(acc, dy.dtype);
 }

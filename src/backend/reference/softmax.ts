@@ -1,13 +1,13 @@
 /** Softmax and log-softmax along any axis, numerically stable (the row max is subtracted first). */
 import type { Shape, Storage } from '../kernels.js';
-import { f32, wrap } from './storage.js';
+import { allocFloat, fl, wrap } from './storage.js';
 import { splitAxis } from './util.js';
 
 /** softmax(x) = exp(x - max) / Σ exp(x - max); logSoftmax(x) = x - max - log Σ exp(x - max). */
 export function softmax(x: Storage, shape: Shape, axis: number, log: boolean): Storage {
-  const xd = f32(x);
+  const xd = fl(x);
   const { outer, len, inner } = splitAxis(shape, axis);
-  const y = new Float32Array(outer * len * inner);
+  const y = allocFloat(x, outer * len * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const base = o * len * inner + j;
@@ -32,10 +32,10 @@ export function softmax(x: Storage, shape: Shape, axis: number, log: boolean): S
  * (sums along the axis).
  */
 export function softmaxBackward(dy: Storage, y: Storage, shape: Shape, axis: number, log: boolean): Storage {
-  const g = f32(dy);
-  const yd = f32(y);
+  const g = fl(dy);
+  const yd = fl(y);
   const { outer, len, inner } = splitAxis(shape, axis);
-  const dx = new Float32Array(outer * len * inner);
+  const dx = allocFloat(dy, outer * len * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       const base = o * len * inner + j;

@@ -35,9 +35,21 @@ export class SharedBuffer {
   }
 }
 
-/** A storage of the reference backend: row-major data in a Float32Array or Int32Array. */
+/** The dtype a reference array holds (bfloat16 bits are never stored by this backend). */
+export function dtypeOfArray(data: HostArray): RefDType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof Int32Array) return 'int32';
+  throw new Error('reference backend: bfloat16 data is not supported (it has float32, float64, int32)');
+}
+
+/** The dtypes this backend stores. */
+export type RefDType = 'float32' | 'float64' | 'int32';
+
+/** A storage of the reference backend: row-major data in a Float32Array, Float64Array or Int32Array. */
 export class RefStorage implements Storage {
   readonly backend = 'reference';
+  readonly dtype: RefDType;
   private buf: SharedBuffer | null;
 
   /**
@@ -46,6 +58,7 @@ export class RefStorage implements Storage {
    */
   constructor(data: HostArray | SharedBuffer) {
     this.buf = data instanceof SharedBuffer ? data : new SharedBuffer(data);
+    this.dtype = dtypeOfArray(this.buf.data!);
   }
 
   /** The row-major data; throws when the storage was disposed (use-after-dispose is a bug). */
@@ -55,17 +68,17 @@ export class RefStorage implements Storage {
     return d;
   }
 
-  /** The data as float32; throws if the storage holds int32. */
-  get f32(): Float32Array {
+  /** The data of a float storage (float32 or float64); throws for int32. */
+  get floats(): FloatArray {
     const d = this.data;
-    if (!(d instanceof Float32Array)) throw new Error('reference backend: expected a float32 storage, got int32');
+    if (d instanceof Int32Array || d instanceof Uint16Array) throw new Error(`reference backend: expected a float storage, got ${this.dtype}`);
     return d;
   }
 
-  /** The data as int32; throws if the storage holds float32. */
+  /** The data as int32; throws if the storage holds floats. */
   get i32(): Int32Array {
     const d = this.data;
-    if (!(d instanceof Int32Array)) throw new Error('reference backend: expected an int32 storage, got float32');
+    if (!(d instanceof Int32Array)) throw new Error(`reference backend: expected an int32 storage, got ${this.dtype}`);
     return d;
   }
 
@@ -106,9 +119,12 @@ export function ref(s: Storage): RefStorage {
   return s;
 }
 
-/** The float32 data of a reference storage. */
-export function f32(s: Storage): Float32Array {
-  return ref(s).f32;
+/** Float data of this backend: float32 or float64 values. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** The float (float32 or float64) data of a reference storage. */
+export function fl(s: Storage): FloatArray {
+  return ref(s).floats;
 }
 
 /** The int32 data of a reference storage. */
@@ -121,9 +137,28 @@ export function anyData(s: Storage): HostArray {
   return ref(s).data;
 }
 
-/** A zero-filled array of `n` elements of `dtype`. */
-export function alloc(dtype: DType, n: number): HostArray {
-  return dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+/** A zero-filled array of `n` elements of `dtype` (float32, float64 or int32). */
+export function alloc(dtype: DType, n: number): Float32Array | Float64Array | Int32Array {
+  if (dtype === 'float32') return new Float32Array(n);
+  if (dtype === 'float64') return new Float64Array(n);
+  if (dtype === 'int32') return new Int32Array(n);
+  throw new Error(`reference backend: dtype ${dtype} is not supported (it has float32, float64, int32)`);
+}
+
+/** A zero-filled float array of `n` elements of the float dtype of `like` (a storage or a dtype). */
+export function allocFloat(like: Storage | DType, n: number): FloatArray {
+  const dt = typeof like === 'string' ? like : like.dtype;
+  return dt === 'float64' ? new Float64Array(n) : new Float32Array(n);
+}
+
+/** Rounds a double to the precision of `dtype` (float32: Math.fround; float64: itself). */
+export function rounder(dtype: DType): (v: number) => number {
+  return dtype === 'float32' ? Math.fround : (v: number) => v;
+}
+
+/** Wraps double-precision accumulators as a new storage of float dtype `dtype` (rounded once). */
+export function wrapAcc(acc: Float64Array, dtype: DType): RefStorage {
+  return wrap(dtype === 'float64' ? acc : Float32Array.from(acc));
 }
 
 /** Wraps a freshly computed array as a new storage. */

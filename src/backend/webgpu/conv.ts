@@ -13,7 +13,7 @@
  *
  * with ih = oh·strideH − padH + kh·dilH (likewise for w) and taps outside the input reading 0.
  */
-import type { Conv2dParams, Shape } from './contract.js';
+import type { Conv2dParams, Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

@@ -8,7 +8,7 @@
  * pow(x, 0) = pow(1, y) = 1, log/sqrt/rsqrt of zero and negative numbers, and overflow-free
  * sigmoid/tanh.
  */
-import type { BinaryOp, DType, Shape, UnaryOp } from './contract.js';
+import type { BinaryOp, DType, Shape, UnaryOp } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import { GpuStorage } from './storage.js';
 import { PRELUDE, flatGroups, flatMain, numel, storageBinding, stridedOffset, stridesOf, uniforms, wgslType } from './wgsl.js';

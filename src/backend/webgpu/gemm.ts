@@ -19,7 +19,7 @@
  * gradients: K = batch × positions) the K range is split over workgroups ("split-K") and the
  * partial products are summed by a second kernel.
  */
-import type { Runtime } from './runtime.js';
+import type { GemmVariant, Runtime } from './runtime.js';
 import type { Binding } from './commands.js';
 import type { GpuStorage } from './storage.js';
 import { reduce } from './reduce.js';
@@ -244,8 +244,7 @@ fn store4(b: u32, s: u32, m: u32, n: u32, v: vec4f) {
 /** Threads per workgroup of the direct kernel. */
 const DIRECT_WG = 64;
 
-/** Which GEMM kernel a runtime uses (see `gemmCodeDirect`). */
-export type GemmVariant = 'tiled' | 'direct';
+export type { GemmVariant };
 
 function code(rt: Runtime, s: GemmSpec, storeDecl: string, store: string, splits: number, kChunk: number): string {
   return rt.gemmVariant === 'direct' ? gemmCodeDirect(s, storeDecl, store, splits, kChunk) : gemmCode(s, storeDecl, store, splits, kChunk);

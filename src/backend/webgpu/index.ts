@@ -13,7 +13,7 @@
  * together, read-back and GPU-side error reporting), wgsl.ts (shared WGSL), and one file per
  * kernel family.
  */
-import type { DType, HostArray, KernelDTypes, Kernels, Shape, Storage } from './contract.js';
+import type { DType, HostArray, KernelDTypes, Kernels, Shape, Storage } from '../kernels.js';
 import { createDevice, type DeviceInfo } from './device.js';
 import { Runtime } from './runtime.js';
 import { GpuStorage, gpu } from './storage.js';

@@ -7,7 +7,7 @@
  * Indices come from int32 storages and are checked on the GPU: an out-of-range index writes 0 and
  * is reported (kernel, index, bound) by the next read-back (runtime.ts).
  */
-import type { Shape } from './contract.js';
+import type { Shape } from '../kernels.js';
 import { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

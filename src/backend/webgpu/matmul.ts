@@ -3,7 +3,7 @@
  * broadcasting, the fully connected layer (bias added in the store) and its gradients.
  * Transposes are just strides in `load_a`/`load_b`, so no operand is ever copied.
  */
-import type { Shape } from './contract.js';
+import type { Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

@@ -15,7 +15,7 @@
  * barriers: on software adapters (SwiftShader) a barrier costs tens of microseconds, and on GPUs
  * these memory-bound sums gain little from a tree.
  */
-import type { BatchNormGrads, BatchNormTrainResult, Shape } from './contract.js';
+import type { BatchNormGrads, BatchNormTrainResult, Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

@@ -5,7 +5,7 @@
  * hyperparameters are uniforms, so a learning-rate schedule or Adam's step-dependent bias
  * corrections never recompile; the boolean options (maximize, nesterov, first step) are baked in.
  */
-import type { AdamHyper, SgdHyper, Shape } from './contract.js';
+import type { AdamHyper, SgdHyper, Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

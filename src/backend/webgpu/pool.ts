@@ -7,7 +7,7 @@
  * gather the outputs whose windows contain it (for max pooling: whose argmax is it), so overlapping
  * windows accumulate without atomics and in a fixed order.
  */
-import type { Pool2dParams, PoolResult, Shape } from './contract.js';
+import type { Pool2dParams, PoolResult, Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

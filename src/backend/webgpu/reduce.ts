@@ -8,7 +8,7 @@
  * round-off small); everything else one thread per output.
  * max/min propagate NaN like PyTorch; empty reductions give sum 0, mean NaN, max -Inf, min +Inf.
  */
-import type { ReduceOp, Shape } from './contract.js';
+import type { ReduceOp, Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

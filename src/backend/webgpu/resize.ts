@@ -7,7 +7,7 @@
  * The backward pass runs one thread per input pixel and gathers dy from the outputs whose taps
  * include it (a few candidates around (i + 0.5)·out/in, each checked against its exact taps).
  */
-import type { Shape } from './contract.js';
+import type { Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

@@ -10,13 +10,18 @@
  *   record in a small flag buffer (first the kernel, then the offending index and the bound).
  */
 /// <reference types="@webgpu/types" />
-import type { DType } from './contract.js';
+import type { DType } from '../kernels.js';
 import { BufferPool, Usage } from './buffer-pool.js';
 import { CommandBatch, type Binding } from './commands.js';
 import { PipelineCache } from './pipelines.js';
 import { GpuStorage, bytesPer } from './storage.js';
 import type { DeviceInfo } from './device.js';
-import type { GemmVariant } from './gemm.js';
+
+/**
+ * Which matrix-multiply kernel (gemm.ts) a runtime uses: `tiled` (workgroup memory; GPUs) or
+ * `direct` (no barriers; software adapters).
+ */
+export type GemmVariant = 'tiled' | 'direct';
 
 /** Kernels that check indices on the GPU, and their slot in the flag buffer. */
 export const INDEX_CHECKS = ['indexSelect', 'indexAdd', 'gatherRows', 'scatterRows'] as const;

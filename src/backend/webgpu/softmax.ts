@@ -4,7 +4,7 @@
  * position. Short rows (class scores) run one thread per row; long rows one workgroup per row with
  * tree reductions. Rows holding NaN or +Inf give NaN, an all −Inf row gives NaN, as in PyTorch.
  */
-import type { Shape } from './contract.js';
+import type { Shape } from '../kernels.js';
 import type { Runtime } from './runtime.js';
 import type { GpuStorage } from './storage.js';
 import { requireDType } from './elementwise.js';

@@ -5,7 +5,7 @@
  * breaks the other one, and `memoryInUse()` counts the bytes really held.
  */
 /// <reference types="@webgpu/types" />
-import type { DType, Storage } from './contract.js';
+import type { DType, Storage } from '../kernels.js';
 import type { BufferPool } from './buffer-pool.js';
 
 /** Bytes per element of the dtypes this backend stores. */

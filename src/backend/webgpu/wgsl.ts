@@ -8,7 +8,7 @@
  * false and `max(x, NaN)` is unspecified. PyTorch's NaN propagation is therefore written with
  * explicit bit tests and `select`s.
  */
-import type { DType, Shape } from './contract.js';
+import type { DType, Shape } from '../kernels.js';
 
 /** Threads per workgroup of the flat (one thread per element) kernels. */
 export const WG = 256;

@@ -1,7 +1,7 @@
 /** `BatchNorm1d`, `BatchNorm2d` and their lazy variants (PyTorch's concise batch normalization). */
 import { Tensor } from '../../tensor/tensor.js';
 import { full, ones, zeros } from '../../tensor/creation.js';
-import { batchNorm as batchNormOp } from '../../ops/index.js';
+import { batchNorm as batchNormOp, type BatchNormOptions as BatchNormOpOptions } from '../../ops/index.js';
 import { Module } from '../module.js';
 import { Parameter } from '../parameter.js';
 import { expectInput, positiveInt } from './util.js';
@@ -152,11 +152,16 @@ export abstract class BatchNormBase extends Module {
     }
     const runMean = this.trackRunningStats ? this.buffer('running_mean') : null;
     const runVar = this.trackRunningStats ? this.buffer('running_var') : null;
-    return batchNormOp(x, runMean, runVar, this.weight, this.bias, {
-      training: useBatchStats,
-      momentum: factor,
-      eps: this.eps,
-    });
+    return this.normalize(x, runMean, runVar, { training: useBatchStats, momentum: factor, eps: this.eps });
+  }
+
+  /**
+   * The normalization itself, `F.batch_norm` with this layer's weight and bias (running statistics
+   * updated in place when training). `dist.SyncBatchNorm` overrides it to use the statistics of
+   * the global batch.
+   */
+  protected normalize(x: Tensor, runMean: Tensor | null, runVar: Tensor | null, opts: BatchNormOpOptions): Tensor {
+    return batchNormOp(x, runMean, runVar, this.weight, this.bias, opts);
   }
 
   protected override onStateLoaded(name: string): void {

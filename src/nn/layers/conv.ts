@@ -62,10 +62,10 @@ export class Conv2d extends Module {
     const name = inChannels === null ? 'LazyConv2d' : 'Conv2d';
     const o = splitArgs(name, kernelSize, opts);
     this.outChannels = positiveInt(outChannels, 'outChannels', name);
-    this.kernelSize = pair(o.kernelSize, 'kernelSize', name, 1);
-    this.stride = pair(o.stride ?? 1, 'stride', name, 1);
-    this.padding = pair(o.padding ?? 0, 'padding', name, 0);
-    this.dilation = pair(o.dilation ?? 1, 'dilation', name, 1);
+    this.kernelSize = pair(name, 'kernelSize', o.kernelSize, 1);
+    this.stride = pair(name, 'stride', o.stride ?? 1, 1);
+    this.padding = pair(name, 'padding', o.padding ?? 0, 0);
+    this.dilation = pair(name, 'dilation', o.dilation ?? 1, 1);
     this.groups = positiveInt(o.groups ?? 1, 'groups', name);
     if (outChannels % this.groups !== 0) throw new Error(`${name}: outChannels ${outChannels} is not divisible by groups ${this.groups}`);
     const hasBias = o.bias ?? true;

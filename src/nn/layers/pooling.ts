@@ -23,9 +23,9 @@ export interface AvgPool2dOptions extends Pool2dOptions {
 function parse(layer: string, k: IntPair | Pool2dOptions, opts: Pool2dOptions | undefined) {
   const o: Pool2dOptions = typeof k === 'number' || Array.isArray(k) ? { ...opts, kernelSize: k as IntPair } : { ...(k as Pool2dOptions), ...opts };
   if (o.kernelSize === undefined) throw new Error(`${layer}: kernelSize is required`);
-  const kernelSize = pair(o.kernelSize, 'kernelSize', layer, 1);
-  const stride = o.stride === undefined || o.stride === null ? kernelSize : pair(o.stride, 'stride', layer, 1);
-  const padding = pair(o.padding ?? 0, 'padding', layer, 0);
+  const kernelSize = pair(layer, 'kernelSize', o.kernelSize, 1);
+  const stride = o.stride === undefined || o.stride === null ? kernelSize : pair(layer, 'stride', o.stride, 1);
+  const padding = pair(layer, 'padding', o.padding ?? 0, 0);
   if (padding[0] * 2 > kernelSize[0] || padding[1] * 2 > kernelSize[1]) {
     throw new Error(`${layer}: padding ${showPair(padding)} should be at most half the kernel size ${showPair(kernelSize)}`);
   }
@@ -115,7 +115,7 @@ export class AdaptiveAvgPool2d extends Module {
 
   constructor(outputSize: IntPair) {
     super();
-    this.outputSize = pair(outputSize, 'outputSize', 'AdaptiveAvgPool2d', 1);
+    this.outputSize = pair('AdaptiveAvgPool2d', 'outputSize', outputSize, 1);
   }
 
   override forward(x: Tensor): Tensor {

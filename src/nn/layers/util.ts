@@ -8,14 +8,7 @@ import { calculateFanInAndFanOut, kaimingUniform, uniform } from '../init.js';
 /** An int or an `[height, width]` pair, as PyTorch's `_pair` arguments. */
 export type IntPair = number | readonly [number, number];
 
-/** Normalizes an int or pair to a pair, validating that each entry is an integer >= `min`. */
-export function pair(v: IntPair, what: string, layer: string, min = 0): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (p.length !== 2 || !p.every((d) => Number.isInteger(d) && d >= min)) {
-    throw new Error(`${layer}: ${what} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
-  }
-  return p;
-}
+export { pair } from '../../tensor/args.js';
 
 /** `'1'` for equal pairs, `'(1, 2)'` otherwise (for `toString`). */
 export function showPair(p: readonly [number, number]): string {

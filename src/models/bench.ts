@@ -2,17 +2,17 @@
  * Training throughput of a zoo model: what the Trainer does per batch (`trainStep`: forward,
  * cross-entropy, zeroGrad, backward, SGD step, all inside `tidy`) timed on one fixed random batch
  * [B, C, H, W] with random labels, so the data pipeline is not measured. Shared by
- * `convnet bench` and bench/train.ts.
+ * `convnet bench` and bench/train.ts (zoo level: it builds models by name).
  */
-import { emptyCache, readStorage } from '../backend/index.js';
+import { emptyCache } from '../backend/index.js';
 import { randint, randn } from '../tensor/creation.js';
 import { manualSeed } from '../tensor/random.js';
-import { dispose } from '../tensor/scope.js';
-import { createModel, modelEntry } from '../models/registry.js';
-import type { Batch, Classifier } from './classifier.js';
-import { trainStep, type OptimizerLike } from './trainer.js';
-import { tidy } from '../tensor/scope.js';
+import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { createModel, modelEntry } from './registry.js';
+import type { Batch } from '../data/loader.js';
+import type { Classifier } from '../train/classifier.js';
+import { trainStep, type OptimizerLike } from '../train/trainer.js';
 
 /** Options of `benchTraining`. */
 export interface BenchTrainingOptions {
@@ -100,20 +100,20 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
   }
 }
 
-/** One trainer step that leaves the loss on the device (GPU backends cannot read it synchronously). */
+/** One trainer step that leaves the loss on the device (a GPU cannot read it synchronously). */
 function deviceStep(model: Classifier, optimizer: OptimizerLike, batch: Batch): Tensor {
   return tidy(() => {
     const loss = model.trainingStep(batch);
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
-    return loss;
+    return loss.detach();
   });
 }
 
 /** Waits until the device finished `loss` (and so every step before it), then frees it. */
 async function settle(loss: Tensor): Promise<void> {
-  await readStorage(loss.kernels, loss.storage, loss.shape, loss.dtype);
+  await loss.data();
   loss.dispose();
 }
 
@@ -127,7 +127,7 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
   const batchSize = opts.batchSize ?? 128;
   const warmup = opts.warmup ?? 1;
   const minSeconds = opts.minSeconds ?? 0;
-  let steps = opts.steps ?? 3;
+  const steps = opts.steps ?? 3;
   checkInt('batchSize', batchSize, 1);
   checkInt('steps', steps, 1);
   checkInt('warmup', warmup, 0);
@@ -145,7 +145,7 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
     const t0 = performance.now();
     let seconds = 0;
     let done = 0;
-    // Steps are queued without waiting; the losses are freed as they are replaced.
+    // Steps are queued without waiting for the device; only the last one is read back.
     while (done < steps || seconds < minSeconds) {
       const loss = deviceStep(model, optimizer, batch);
       done++;
@@ -154,9 +154,8 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
         seconds = (performance.now() - t0) / 1000;
       } else loss.dispose();
     }
-    steps = done;
-    opts.after?.({ model, optimizer, batch, steps });
-    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds };
+    opts.after?.({ model, optimizer, batch, steps: done });
+    return { model: opts.model, inputShape, steps: done, seconds, imagesPerSec: (done * batchSize) / seconds };
   } finally {
     dispose(batch);
     model.zeroGrad();
