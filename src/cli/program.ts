@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command as Commander, CommanderError, Option } from 'commander';
-import { getBackend, nativeAvailable, useBackend } from '../index.js';
+import { nativeAvailable, useBackend } from '../index.js';
 import { addonError } from '../backend/native/addon.js';
 import { nativeFix } from '../backend/native/status.js';
 import { CliError, UsageError, stringFlag, type ParsedArgs } from './args.js';
@@ -206,17 +206,18 @@ export function parse(argv: readonly string[]): Invocation | number {
 /**
  * Selects the backend of `--backend` or `--device` (gpu = webgpu; cpu = native when the addon
  * loaded, else reference); without either, CONVNET_BACKEND or the library's default. Creating the
- * webgpu backend is asynchronous; without an adapter the error is one line saying why.
+ * webgpu backend is asynchronous; without an adapter the error is one line saying why. Resolves to
+ * true when the command will run on webgpu (without creating a CPU backend just to ask).
  */
-async function selectBackend(value: string | undefined, device: string | undefined): Promise<void> {
+async function selectBackend(value: string | undefined, device: string | undefined): Promise<boolean> {
   if (value !== undefined && device !== undefined) throw new UsageError('give --backend or --device, not both');
   const name = device === 'gpu' ? 'webgpu' : device === 'cpu' ? (nativeAvailable() ? 'native' : 'reference') : value;
-  if (name === undefined && process.env.CONVNET_BACKEND !== 'webgpu') return; // the library's default: native when available, CONVNET_BACKEND honoured
+  if (name === undefined && process.env.CONVNET_BACKEND !== 'webgpu') return false; // the library's default: native when available, CONVNET_BACKEND honoured
   if (name === 'native' && !nativeAvailable()) {
     throw new CliError(`--backend native: ${addonError}; fix: ${nativeFix(addonError)} (or use --backend reference)`);
   }
   try {
-    await useBackend(name as 'native' | 'reference' | 'webgpu' | undefined);
+    return (await useBackend(name as 'native' | 'reference' | 'webgpu' | undefined)).name === 'webgpu';
   } catch (e) {
     const flag = device !== undefined ? `--device ${device}` : name !== undefined ? `--backend ${name}` : 'CONVNET_BACKEND=webgpu';
     throw new CliError(`${flag}: ${(e as Error).message}`);
@@ -242,8 +243,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const inv = parse(argv);
   if (typeof inv === 'number') return inv;
-  await selectBackend(stringFlag(inv.args, 'backend'), stringFlag(inv.args, 'device'));
-  if (getBackend().name === 'webgpu' && !WEBGPU_COMMANDS.includes(inv.command.name)) {
+  const onWebgpu = await selectBackend(stringFlag(inv.args, 'backend'), stringFlag(inv.args, 'device'));
+  if (onWebgpu && !WEBGPU_COMMANDS.includes(inv.command.name)) {
     throw new CliError(
       `convnet ${inv.command.name} on webgpu: checkpoints, figures and results are still read back synchronously, which a GPU cannot do ` +
         `(the trainer itself runs on webgpu); until they read asynchronously: convnet ${WEBGPU_COMMANDS.join('/')} --backend webgpu`,
