@@ -70,6 +70,6 @@ export {
 export { conv2d, convOutSize, type Conv2dOptions, type Size2 } from './conv.js';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions, type AvgPool2dOptions } from './pool.js';
 export { batchNorm, type BatchNormOptions } from './norm.js';
-export { crossEntropy, mseLoss, type LossOptions, type Reduction } from './loss.js';
+export { crossEntropy, mseLoss, type LossOptions, type CrossEntropyOptions, type Reduction } from './loss.js';
 export { dropout, type DropoutOptions } from './dropout.js';
 export { interpolate, type InterpolateOptions } from './resize.js';

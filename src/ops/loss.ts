@@ -34,15 +34,29 @@ function reduceLoss(k: Tensor['kernels'], s: Storage, shape: readonly number[], 
   return wrap(k, reshapeOwned(k, scaled, kd, [], 'float32'), []);
 }
 
+/** Options of `crossEntropy`. */
+export interface CrossEntropyOptions extends LossOptions {
+  /**
+   * Label smoothing ε in [0, 1] (default 0), PyTorch's `label_smoothing`: the target becomes
+   * (1 − ε)·one-hot + ε/C, i.e. loss_i = (1 − ε)·(−log p[i, y_i]) + ε·mean_c(−log p[i, c]).
+   */
+  labelSmoothing?: number;
+}
+
 /**
  * Cross entropy of logits [N, C] against int32 class indices [N]: -logSoftmax(logits)[i, target[i]],
- * averaged over the batch by default (as `F.cross_entropy`).
+ * averaged over the batch by default (as `F.cross_entropy`), optionally with label smoothing.
  * @example const loss = crossEntropy(net.forward(x), y); loss.backward();
+ * @example crossEntropy(logits, y, { labelSmoothing: 0.1 })
  */
-export function crossEntropy(logits: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const k = sameBackend('crossEntropy', logits, target);
   checkFloat('crossEntropy', logits, 'logits');
   const reduction = reductionOf('crossEntropy', opts);
+  const eps = opts.labelSmoothing ?? 0;
+  if (typeof eps !== 'number' || !(eps >= 0 && eps <= 1)) {
+    throw new Error(`crossEntropy: labelSmoothing must be a number in [0, 1], got ${String(opts.labelSmoothing)}`);
+  }
   if (logits.ndim !== 2) throw new Error(`crossEntropy: expected logits [N, C], got ${fmt(logits.shape)}`);
   if (target.dtype !== 'int32') {
     throw new Error(`crossEntropy: target must be int32 class indices, got ${target.dtype} of shape ${fmt(target.shape)}`);
@@ -63,7 +77,19 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: LossOptions =
     });
   }
   let out: Tensor;
-  if (reduction === 'none') {
+  if (eps > 0) {
+    // Per row: -(1 - eps) * ls[i, y_i] - (eps / C) * sum_c ls[i, c].
+    const rowSum = reshapeOwned(k, k.reduce('sum', ls, shape, [1]), [N, 1], [N], 'float32');
+    const nll = k.scalar('mul', picked, [N], -(1 - eps), false);
+    const perRow = k.axpy(nll, rowSum, [N], -eps / C);
+    k.dispose(nll);
+    k.dispose(rowSum);
+    if (reduction === 'none') out = wrap(k, perRow, [N]);
+    else {
+      out = reduceLoss(k, perRow, [N], reduction, 1);
+      k.dispose(perRow);
+    }
+  } else if (reduction === 'none') {
     out = wrap(k, k.unary('neg', picked, [N]), [N]);
   } else {
     out = reduceLoss(k, picked, [N], reduction, -1);
@@ -79,7 +105,14 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: LossOptions =
       // d loss_i / d logSoftmax[i, target[i]] = -w_i (w_i = 1, or 1/N for the mean).
       const scale = reduction === 'mean' ? -1 / N : -1;
       const gi = reduction === 'none' ? mul(gy, scale) : mul(broadcastTo(reshape(gy, [1]), [N]), scale);
-      const dls = gk.scatterRows(gi.storage, shape, target.storage);
+      let dls = gk.scatterRows((eps > 0 ? mul(gi, 1 - eps) : gi).storage, shape, target.storage);
+      if (eps > 0) {
+        // Label smoothing adds -w_i * eps / C to every class of row i.
+        const spread = reshape(mul(gi, eps / C), [N, 1]);
+        const withSmooth = gk.binary('add', dls, shape, spread.storage, [N, 1], shape);
+        gk.dispose(dls);
+        dls = withSmooth;
+      }
       try {
         return [wrap(gk, gk.softmaxBackward(dls, saved.storage, shape, 1, true), shape), null];
       } finally {

@@ -11,7 +11,7 @@ export interface AdamHyper {
   betas: [number, number];
   /** Added to the denominator (default 1e-8). */
   eps: number;
-  /** L2 penalty added to the gradient (default 0; not decoupled, as torch.optim.Adam). */
+  /** Weight decay: an L2 term added to the gradient in `Adam`, decoupled in `AdamW`. */
   weightDecay: number;
   /** Maximize the objective instead (default false). */
   maximize: boolean;
@@ -30,7 +30,11 @@ export interface AdamOptions extends Partial<AdamHyper> {
  * @example const opt = new Adam({ params: net.parameters(), lr: 1e-3 });
  */
 export class Adam extends Optimizer<AdamHyper> {
+  /** Decoupled weight decay (AdamW's p ← p·(1 − lr·weightDecay)) instead of the L2 gradient term. */
+  protected readonly decoupled: boolean = false;
+
   constructor(opts: AdamOptions) {
+    const name = new.target.name;
     const defaults: AdamHyper = {
       lr: opts.lr ?? 1e-3,
       betas: opts.betas ?? [0.9, 0.999],
@@ -38,11 +42,11 @@ export class Adam extends Optimizer<AdamHyper> {
       weightDecay: opts.weightDecay ?? 0,
       maximize: opts.maximize ?? false,
     };
-    if (!(defaults.lr >= 0)) throw new Error(`Adam: invalid learning rate ${defaults.lr}`);
-    if (!(defaults.eps >= 0)) throw new Error(`Adam: invalid eps ${defaults.eps}`);
-    for (const b of defaults.betas) if (!(b >= 0 && b < 1)) throw new Error(`Adam: invalid beta ${b} (must be in [0, 1))`);
-    if (!(defaults.weightDecay >= 0)) throw new Error(`Adam: invalid weightDecay ${defaults.weightDecay}`);
-    super('Adam', opts.params, defaults);
+    if (!(defaults.lr >= 0)) throw new Error(`${name}: invalid learning rate ${defaults.lr}`);
+    if (!(defaults.eps >= 0)) throw new Error(`${name}: invalid eps ${defaults.eps}`);
+    for (const b of defaults.betas) if (!(b >= 0 && b < 1)) throw new Error(`${name}: invalid beta ${b} (must be in [0, 1))`);
+    if (!(defaults.weightDecay >= 0)) throw new Error(`${name}: invalid weightDecay ${defaults.weightDecay}`);
+    super(name, opts.params, defaults);
   }
 
   override step(): void {
@@ -67,7 +71,11 @@ export class Adam extends Optimizer<AdamHyper> {
           try {
             let grad = p.grad.storage;
             if (g.maximize) grad = tmp(k.scalar('mul', grad, shape, -1, false));
-            if (g.weightDecay !== 0) grad = tmp(k.axpy(grad, p.storage, shape, g.weightDecay));
+            if (g.weightDecay !== 0) {
+              // AdamW decays the weights themselves, before the moments are updated (PyTorch's order).
+              if (this.decoupled) p.assign(new Tensor(k.scalar('mul', p.storage, shape, 1 - g.lr * g.weightDecay, false), shape, 'float32', k));
+              else grad = tmp(k.axpy(grad, p.storage, shape, g.weightDecay));
+            }
             // m = beta1 m + (1 - beta1) g ; v = beta2 v + (1 - beta2) g * g
             const m1 = tmp(k.scalar('mul', m.storage, shape, beta1, false));
             m.assign(new Tensor(k.axpy(m1, grad, shape, 1 - beta1), shape, 'float32', k));
