@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libdnnl-dev dataset-fashion-mnist g++ make python3 chromium)
+packages=(libdnnl-dev dataset-fashion-mnist g++ make python3 chromium python3-torch python3-torchvision)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
