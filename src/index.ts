@@ -39,3 +39,4 @@ export * as train from './train/index.js';
 export * as models from './models/index.js';
 export * as io from './io/index.js';
 export * as onnx from './onnx/index.js';
+export * as viz from './viz/index.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { get, request, type IncomingMessage } from 'node:http';
-import { Dashboard, type DashboardProgress } from '../src/cli/dashboard.js';
+import { Dashboard, type DashboardProgress } from '../src/viz/dashboard.js';
 import type { EpochRecord } from '../src/train/trainer.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -349,7 +349,7 @@ test('DenseNet-121 with 3 channels and 1000 classes has the reference parameter 
   const expected = { densenet121: 7_978_856 };
   for (const [name, count] of Object.entries(expected)) {
     const model = new DenseNetBC({ arch: DENSENET_BC_ARCHS[name as keyof typeof DENSENET_BC_ARCHS], numClasses: 1000, inChannels: 3 });
-    model.applyInit([cn.zeros([1, 3, 32, 32])]);
+    model.materialize([1, 3, 32, 32]);
     assert.equal(model.numParameters(), count, name);
     release(model);
   }

@@ -1,8 +1,9 @@
 /**
  * Parameter initialization, as `torch.nn.init`: every function fills its tensor in place (through
  * `Tensor.assign`) and returns it. Called on a lazy layer's still-uninitialized parameter, the fill is
- * remembered and runs right after the layer materializes (after its default init), so
- * `net.apply(initCnn)` on a fresh lazy model works (d2l's version silently does nothing there).
+ * remembered and runs right after the layer materializes (after its default init) — PyTorch raises
+ * there instead. `initCnn` follows d2l's `init_cnn` exactly and skips still-lazy layers (see there);
+ * `xavierInitCnn` is the variant that also reaches them.
  */
 import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
@@ -211,10 +212,25 @@ export function kaimingNormal<T extends Tensor>(t: T, opts: KaimingOptions = {})
 }
 
 /**
- * d2l's `init_cnn`: Xavier-uniform on the weights of `Conv2d` and `Linear` layers (lazy ones
- * included: their init runs when they materialize). Use with `apply`.
- * @example net.apply(nn.initCnn);
+ * d2l's `init_cnn`: Xavier-uniform on the weights of the *materialized* `Conv2d` and `Linear`
+ * layers. As in PyTorch, a still-lazy layer is left alone: d2l tests `type(module) == nn.Conv2d`,
+ * which a `LazyConv2d` only passes once its first forward turned it into a `Conv2d`. So
+ * `net.apply(initCnn)` in a constructor of lazy layers does nothing (the lecture's AlexNet and
+ * DenseNet train from PyTorch's default init), while `applyInit([batch], initCnn)` — a forward
+ * first — applies Xavier (the lecture's VGG, NiN and LeNets). Use `xavierInitCnn` to reach lazy
+ * layers too.
+ * @example model.applyInit([batch.x], nn.initCnn);
  */
 export function initCnn(m: Module): void {
+  if ((m instanceof Conv2d || m instanceof Linear) && m.weight.isMaterialized) xavierUniform(m.weight);
+}
+
+/**
+ * `initCnn` for lazy layers as well: Xavier-uniform on the weight of every `Conv2d` and `Linear`;
+ * on a still-lazy layer it runs right after the layer materializes (after its default init). What
+ * the zoo's `init: 'xavier'` option applies in the constructors.
+ * @example net.apply(nn.xavierInitCnn); // before the first forward
+ */
+export function xavierInitCnn(m: Module): void {
   if (m instanceof Conv2d || m instanceof Linear) xavierUniform(m.weight);
 }

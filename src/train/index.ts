@@ -28,5 +28,8 @@ export {
   type OptimizerLike,
   type DataModuleLike,
   type BatchSource,
+  type SchedulerLike,
+  type SchedulerInterval,
+  type CurvePoint,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';

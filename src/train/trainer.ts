@@ -20,6 +20,27 @@ export interface OptimizerLike {
   zeroGrad(): void;
 }
 
+/** What the trainer needs of a learning-rate schedule (`optim.StepLR`, `optim.OneCycleLR`, ...). */
+export interface SchedulerLike {
+  /** Advances the schedule (sets the optimizer's lr for the next epoch or batch). */
+  step(): void;
+}
+
+/** When the trainer steps a schedule: after every epoch (PyTorch's usual loop) or after every batch (`OneCycleLR`). */
+export type SchedulerInterval = 'epoch' | 'step';
+
+/**
+ * One point of the training-loss curve drawn within epochs (d2l's ProgressBoard): the mean loss of
+ * a group of consecutive batches, at the mean of their positions in fractional epochs (batch b of
+ * N, 0-based, of epoch e sits at e − 1 + b / N, d2l's `train_batch_idx / num_train_batches`).
+ */
+export interface CurvePoint {
+  /** Fractional epoch (0 = the start of training). */
+  epoch: number;
+  /** Mean training loss of the group's batches (unweighted, as d2l). */
+  loss: number;
+}
+
 /** Batches from a loader: a synchronous or asynchronous iterable of `{ x, y }`. */
 export type BatchSource = Iterable<Batch> | AsyncIterable<Batch>;
 
@@ -50,6 +71,12 @@ export interface TrainerOptions {
   limitValBatches?: number;
   /** Print one line per epoch: `true` for `console.log`, or a function receiving the lines. */
   log?: boolean | ((line: string) => void);
+  /**
+   * Points of the within-epoch training-loss curve per epoch (default 2, d2l's
+   * `plot_train_per_epoch`): each is the mean loss of ⌊batches / plotTrainPerEpoch⌋ consecutive
+   * batches (the epoch's last point takes the remainder too). See `EpochRecord.trainCurve`.
+   */
+  plotTrainPerEpoch?: number;
 }
 
 /** One epoch's results. */
@@ -70,6 +97,10 @@ export interface EpochRecord {
   trainImages: number;
   /** Wall time of the training part, seconds. */
   trainSeconds: number;
+  /** Learning rate (of the first parameter group) at the start of the epoch, when the optimizer has one. */
+  lr?: number;
+  /** The epoch's points of the within-epoch training-loss curve (`TrainerOptions.plotTrainPerEpoch`). */
+  trainCurve?: CurvePoint[];
 }
 
 /** Progress after each training batch. */
@@ -88,6 +119,10 @@ export interface BatchEvent {
   elapsed: number;
   /** Throughput so far in this epoch. */
   imagesPerSec: number;
+  /** The learning rate this batch was trained with (NaN when unknown). */
+  lr: number;
+  /** The running epoch's training-curve points so far (live; copy it to keep it). */
+  curve: readonly CurvePoint[];
 }
 
 /** Emitted after each epoch's validation. */
@@ -111,12 +146,22 @@ export interface EpochEndContext {
   epoch: number;
   /** The optimizer being trained with (for `stateDict()` in a checkpoint). */
   optimizer: OptimizerLike;
+  /** The schedule (already stepped for this epoch), or null. */
+  scheduler: SchedulerLike | null;
 }
 
 /** Options of one `fit` call; all of them serve resuming an interrupted run. */
 export interface FitOptions {
   /** Continue with this optimizer (e.g. restored with `loadStateDict`) instead of `model.configureOptimizers()`. */
   optimizer?: OptimizerLike;
+  /**
+   * A learning-rate schedule of `optimizer`, stepped after every epoch (after validation, before
+   * `onEpochEnd`, as PyTorch's usual loop) or, with `schedulerInterval: 'step'`, after every
+   * optimizer step. Restore its `stateDict` too when resuming.
+   */
+  scheduler?: SchedulerLike;
+  /** `'epoch'` (default) or `'step'` (per batch, e.g. `OneCycleLR`). */
+  schedulerInterval?: SchedulerInterval;
   /** Epochs already completed: the loop runs epochs `startEpoch + 1 .. maxEpochs` (default 0). */
   startEpoch?: number;
   /** Records of the completed epochs, put in front of the new ones in the result and the `'end'` event. */
@@ -261,6 +306,63 @@ async function forEachBatch(src: BatchSource, limit: number, body: (b: Batch) =>
   }
 }
 
+/**
+ * Groups an epoch's batch losses into `CurvePoint`s: `perEpoch` groups of ⌊N / perEpoch⌋ batches
+ * (the last group also takes the remainder), so points never straddle epochs. When the number of
+ * batches N is unknown, the points are made at the end of the epoch from the count seen.
+ */
+class CurveBuilder {
+  readonly points: CurvePoint[] = [];
+  #losses: number[] = [];
+  #group: number[] = [];
+  #seen = 0;
+
+  constructor(
+    private readonly epoch: number,
+    private readonly numBatches: number | null,
+    private readonly perEpoch: number,
+  ) {}
+
+  #flush(first: number, losses: number[], n: number): void {
+    const k = losses.length;
+    // Positions (epoch - 1) + b / n for b = first .. first + k - 1: their mean is at first + (k - 1) / 2.
+    const x = this.epoch - 1 + (first + (k - 1) / 2) / n;
+    this.points.push({ epoch: x, loss: losses.reduce((a, b) => a + b, 0) / k });
+  }
+
+  add(loss: number): void {
+    this.#seen++;
+    const n = this.numBatches;
+    if (n === null) {
+      this.#losses.push(loss);
+      return;
+    }
+    this.#group.push(loss);
+    const size = Math.max(1, Math.floor(n / this.perEpoch));
+    // A full group is a point unless fewer than a group's worth of batches would be left over.
+    if (this.#group.length >= size && n - this.#seen >= size) {
+      this.#flush(this.#seen - this.#group.length, this.#group, n);
+      this.#group = [];
+    }
+  }
+
+  finish(): CurvePoint[] {
+    if (this.numBatches === null) {
+      const n = this.#seen;
+      const size = Math.max(1, Math.floor(n / this.perEpoch));
+      for (let start = 0; start < n; ) {
+        const end = n - (start + size) < size ? n : start + size;
+        this.#flush(start, this.#losses.slice(start, end), n);
+        start = end;
+      }
+    } else if (this.#group.length > 0) {
+      // The epoch ended early (fewer batches than announced) or its last group: flush it.
+      this.#flush(this.#seen - this.#group.length, this.#group, Math.max(this.numBatches, this.#seen));
+    }
+    return [...this.points];
+  }
+}
+
 /** `epoch  3 | train loss 0.4123 | val loss 0.4401 | val acc 0.8412 | 5210 img/s | 12.3 s` */
 export function formatEpoch(r: EpochRecord): string {
   return (
@@ -299,6 +401,8 @@ export class Trainer extends EventEmitter {
       const v = opts[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`Trainer: ${k} must be a non-negative integer, got ${v}`);
     }
+    const ppe = opts.plotTrainPerEpoch;
+    if (ppe !== undefined && !(Number.isInteger(ppe) && ppe >= 1)) throw new Error(`Trainer: plotTrainPerEpoch must be a positive integer, got ${ppe}`);
     this.maxEpochs = opts.maxEpochs;
     this.gradientClipVal = clip;
     this.seed = opts.seed;
@@ -332,6 +436,10 @@ export class Trainer extends EventEmitter {
     if (opts.generatorState !== undefined) defaultGenerator.setState(opts.generatorState);
     const optimizer = opts.optimizer ?? model.configureOptimizers();
     this.optimizer = optimizer;
+    const scheduler = opts.scheduler ?? null;
+    const interval = opts.schedulerInterval ?? 'epoch';
+    if (interval !== 'epoch' && interval !== 'step') throw new Error(`Trainer.fit: schedulerInterval must be 'epoch' or 'step', got '${String(interval)}'`);
+    const perEpoch = this.#opts.plotTrainPerEpoch ?? 2;
     const log = this.#opts.log === true ? (l: string) => console.log(l) : this.#opts.log || null;
     const limitTrain = this.#opts.limitTrainBatches ?? Infinity;
     const limitVal = this.#opts.limitValBatches ?? Infinity;
@@ -345,16 +453,21 @@ export class Trainer extends EventEmitter {
       let lossSum = 0;
       let images = 0;
       let batchIndex = 0;
+      const epochLr = currentLr(optimizer, model);
+      const curve = new CurveBuilder(epoch, numBatches, perEpoch);
       await forEachBatch(loader, limitTrain, (batch) => {
         const n = batch.x.shape[0]!;
         batchIndex++;
+        const lr = currentLr(optimizer, model);
         const loss = checkedTrainStep(model, optimizer, batch, this.gradientClipVal, (value) => {
-          if (!Number.isFinite(value)) throw new NonFiniteLossError(epoch, batchIndex, value, currentLr(optimizer, model));
+          if (!Number.isFinite(value)) throw new NonFiniteLossError(epoch, batchIndex, value, lr);
         });
+        if (scheduler !== null && interval === 'step') scheduler.step();
         lossSum += loss * n;
         images += n;
+        curve.add(loss);
         const elapsed = (performance.now() - t0) / 1000;
-        this.#emit({ type: 'batch', epoch, batch: batchIndex, numBatches, loss, images, elapsed, imagesPerSec: images / elapsed });
+        this.#emit({ type: 'batch', epoch, batch: batchIndex, numBatches, loss, images, elapsed, imagesPerSec: images / elapsed, lr, curve: curve.points });
       });
       const trainSeconds = (performance.now() - t0) / 1000;
 
@@ -383,11 +496,14 @@ export class Trainer extends EventEmitter {
         seconds: (performance.now() - t0) / 1000,
         trainImages: images,
         trainSeconds,
+        ...(Number.isFinite(epochLr) ? { lr: epochLr } : {}),
+        trainCurve: curve.finish(),
       };
+      if (scheduler !== null && interval === 'epoch') scheduler.step();
       records.push(record);
       log?.(formatEpoch(record));
       this.#emit({ type: 'epoch', record });
-      await opts.onEpochEnd?.(record, { epoch, optimizer });
+      await opts.onEpochEnd?.(record, { epoch, optimizer, scheduler });
     }
     this.#emit({ type: 'end', records });
     return records;
