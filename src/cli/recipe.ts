@@ -192,7 +192,7 @@ export function buildScheduler(s: ScheduleSpec, optimizer: Optimizer<{ lr: numbe
     return { scheduler: new OneCycleLR(optimizer, { maxLr: lr, epochs, stepsPerEpoch, pctStart: m.pctStart }), interval: 'step' };
   }
   const warm = s.warmup;
-  if (warm !== null && warm.epochs >= epochs && m.kind !== 'none') {
+  if (warm !== null && warm.epochs >= epochs && m.kind === 'cosine') {
     throw new UsageError(`--lr-schedule: the warm-up (${warm.epochs} epochs) leaves no epochs of the run (${epochs}) for '${formatSchedule({ warmup: null, main: m })}'`);
   }
   const mainEpochs = epochs - (warm?.epochs ?? 0);

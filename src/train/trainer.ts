@@ -339,8 +339,8 @@ class CurveBuilder {
     }
     this.#group.push(loss);
     const size = Math.max(1, Math.floor(n / this.perEpoch));
-    // A full group is a point unless fewer than a group's worth of batches would be left over.
-    if (this.#group.length >= size && n - this.#seen >= size) {
+    // The first perEpoch - 1 full groups are points; the last group takes the rest of the epoch.
+    if (this.#group.length >= size && this.points.length < this.perEpoch - 1) {
       this.#flush(this.#seen - this.#group.length, this.#group, n);
       this.#group = [];
     }
@@ -351,7 +351,7 @@ class CurveBuilder {
       const n = this.#seen;
       const size = Math.max(1, Math.floor(n / this.perEpoch));
       for (let start = 0; start < n; ) {
-        const end = n - (start + size) < size ? n : start + size;
+        const end = this.points.length >= this.perEpoch - 1 ? n : start + size;
         this.#flush(start, this.#losses.slice(start, end), n);
         start = end;
       }

@@ -57,6 +57,8 @@ const $ = (id) => document.getElementById(id);
 const fmt = (v, d) => (typeof v === "number" && isFinite(v) ? v.toFixed(d) : "–");
 let shownRecords = null;
 let shownSvg = null;
+// True once the last planned epoch is in: the stream ending then means the run finished.
+let finished = false;
 
 function drawTable(records) {
   const body = $("records").tBodies[0];
@@ -92,6 +94,7 @@ function render(s) {
     $("fill").style.width = "100%";
   }
   $("valacc").textContent = last ? fmt(last.valAcc, 4) : "–";
+  finished = !p && !!last && !!s.maxEpochs && last.epoch >= s.maxEpochs;
   // The table changes once per epoch; the figure whenever a point was added.
   const key = JSON.stringify(recs.map((r) => [r.epoch, r.trainLoss, r.valLoss, r.valAcc]));
   if (key !== shownRecords) {
@@ -106,7 +109,10 @@ function render(s) {
 
 const es = new EventSource("events");
 es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "v live"; };
-es.onerror = () => { $("conn").textContent = "disconnected"; $("conn").className = "v down"; };
+es.onerror = () => {
+  $("conn").textContent = finished ? "finished" : "disconnected";
+  $("conn").className = finished ? "v" : "v down";
+};
 es.onmessage = (e) => render(JSON.parse(e.data));
 </script>
 </body>
