@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-stop set-up for convnet on Debian bookworm: installs the Debian packages the project needs
 # (oneDNN headers, a C++ toolchain, the Fashion-MNIST dataset, Chromium for the dashboard's browser
-# test) when they are missing, runs `npm ci`
+# test, PyTorch 1.13 and torchvision 0.14 for the side-by-side tests and benchmarks) when they are
+# missing, runs `npm ci`
 # when node_modules is stale, and builds the native addon and the TypeScript. Idempotent and fast
 # when nothing is missing.
 set -euo pipefail

@@ -29,7 +29,7 @@ function checkPlane(img: Plane, op: string): void {
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   // Math.round rounds .5 up; ties go to the even neighbour instead.
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
@@ -162,16 +162,24 @@ function gridTransform(img: Plane, m: readonly number[], interpolation: Interpol
         const ty = f32(iy - y0);
         const e = f32(1 - tx);
         const sth = f32(1 - ty);
-        const wts = [f32(sth * e), f32(sth * tx), f32(ty * e), f32(ty * tx)];
-        const xs = [x0, x0 + 1, x0, x0 + 1];
-        const ys = [y0, y0, y0 + 1, y0 + 1];
-        let mask = 0;
-        for (let t = 0; t < 4; t++) if (xs[t]! >= 0 && xs[t]! < w && ys[t]! >= 0 && ys[t]! < h) mask += wts[t]!;
+        // Corner weights (zero for corners outside the image: zero padding), nw ne sw se.
+        const inX0 = x0 >= 0 && x0 < w;
+        const inX1 = x0 + 1 >= 0 && x0 + 1 < w;
+        const inY0 = y0 >= 0 && y0 < h;
+        const inY1 = y0 + 1 >= 0 && y0 + 1 < h;
+        const wNW = inX0 && inY0 ? f32(sth * e) : 0;
+        const wNE = inX1 && inY0 ? f32(sth * tx) : 0;
+        const wSW = inX0 && inY1 ? f32(ty * e) : 0;
+        const wSE = inX1 && inY1 ? f32(ty * tx) : 0;
+        const mask = wNW + wNE + wSW + wSE;
+        const iNW = y0 * w + x0;
         for (let k = 0; k < c; k++) {
+          const b = k * plane + iNW;
           let v = 0;
-          for (let t = 0; t < 4; t++) {
-            if (xs[t]! >= 0 && xs[t]! < w && ys[t]! >= 0 && ys[t]! < h) v += wts[t]! * data[k * plane + ys[t]! * w + xs[t]!]!;
-          }
+          if (wNW !== 0) v += wNW * data[b]!;
+          if (wNE !== 0) v += wNE * data[b + 1]!;
+          if (wSW !== 0) v += wSW * data[b + w]!;
+          if (wSE !== 0) v += wSE * data[b + w + 1]!;
           // torchvision: img * mask + (1 - mask) * fill, the mask being the sampled ones channel.
           out[k * plane + o] = fills !== null ? v * mask + (1 - mask) * fills[k]! : v;
         }
@@ -235,9 +243,10 @@ export function rotate(img: Plane, angle: number, opts: AffineOptions = {}): Pla
 }
 
 /** `(ratio * a + (1 - ratio) * b)` clamped to [0, 1] (torchvision's `_blend` for float images), in place in `a`. */
-function blend(a: Float32Array, n: number, ratio: number, b: (i: number) => number): void {
+function blend(a: Float32Array, n: number, ratio: number, b: number): void {
+  const rest = (1 - ratio) * b;
   for (let i = 0; i < n; i++) {
-    const v = ratio * a[i]! + (1 - ratio) * b(i);
+    const v = ratio * a[i]! + rest;
     a[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
 }
@@ -251,7 +260,7 @@ export function adjustBrightness(img: Plane, factor: number): Plane {
   if (!(factor >= 0) || !Number.isFinite(factor)) throw new Error(`adjustBrightness: factor must be a finite number >= 0, got ${factor}`);
   const n = img.c * img.h * img.w;
   const out = img.data.slice(0, n);
-  blend(out, n, factor, () => 0);
+  blend(out, n, factor, 0);
   return { ...img, data: out };
 }
 
@@ -276,7 +285,7 @@ export function adjustContrast(img: Plane, factor: number): Plane {
   }
   const mean = f32(sum / plane);
   const out = src.slice(0, n);
-  blend(out, n, factor, () => mean);
+  blend(out, n, factor, mean);
   return { ...img, data: out };
 }
 
@@ -353,14 +362,18 @@ export function gaussianBlur(img: Plane, kernelSize: readonly [number, number], 
   const out = new Float32Array(c * h * w);
   const xIdx = new Int32Array(w * kx);
   for (let x = 0; x < w; x++) for (let i = 0; i < kx; i++) xIdx[x * kx + i] = reflect(x + i - px, w);
+  const yOff = new Int32Array(h * ky);
+  for (let y = 0; y < h; y++) for (let j = 0; j < ky; j++) yOff[y * ky + j] = reflect(y + j - py, h) * w;
   for (let k = 0; k < c; k++) {
     const base = k * h * w;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         let acc = 0;
         for (let j = 0; j < ky; j++) {
-          const row = base + reflect(y + j - py, h) * w;
-          for (let i = 0; i < kx; i++) acc += k2[j * kx + i]! * data[row + xIdx[x * kx + i]!]!;
+          const row = base + yOff[y * ky + j]!;
+          const kr = j * kx;
+          const xr = x * kx;
+          for (let i = 0; i < kx; i++) acc += k2[kr + i]! * data[row + xIdx[xr + i]!]!;
         }
         out[base + y * w + x] = acc;
       }
