@@ -87,8 +87,8 @@ export interface ScheduleSpec {
 }
 
 /** The `--lr-schedule` help text (grammar and meaning). */
-export const LR_SCHEDULE_HELP = `none (default) | step:S[:G] | multistep:M1,M2,...[:G] | cosine[:ETA_MIN] | onecycle[:PCT]
-                            | warmup:E[:F]+<step|multistep|cosine|none>
+export const LR_SCHEDULE_HELP = `none (default) | step:S[:G] | multistep:M1,M2,...[:G] |
+                            cosine[:ETA_MIN] | onecycle[:PCT] | warmup:E[:F]+<step|multistep|cosine|none>
       step:S[:G]            StepLR: lr × G (default 0.1) every S epochs
       multistep:M1,M2[:G]   MultiStepLR: lr × G at epochs M1, M2, ...
       cosine[:ETA_MIN]      CosineAnnealingLR over the run's epochs down to ETA_MIN (default 0)
@@ -235,9 +235,11 @@ export const AUGMENT_HELP = `none (default) | default | a comma list of:
       jitter[:B[:C]]        ColorJitter brightness B (default 0.2), contrast C (default B)
       blur[:K[:SMAX]]       GaussianBlur, kernel K (3), sigma uniform in [0.1, SMAX] (2)
       erase[:P]             RandomErasing with probability P (default 0.5)
-    default = ${DEFAULT_AUGMENT}: flips, crops of 64-100 % of the area resized back, ±20 %
-    brightness and contrast. Applied to training images only, in the loader's worker threads,
-    from the run's seed (reproducible; saved in the checkpoint).`;
+      default               ${DEFAULT_AUGMENT}: flips, crops of 64-100 % of
+                            the area resized back, ±20 % brightness and contrast
+                            Applied to training images only, in the loader's worker threads, from
+                            the run's seed (reproducible whatever the number of workers).
+`;
 
 interface AugmentItem {
   name: string;

@@ -478,7 +478,7 @@ lecture's weight init. After every epoch the run folder gets:
                            accuracy against the epoch (d2l's ProgressBoard)
   filters.png              the learned first-layer convolution filters
   model.safetensors        the weights (PyTorch names)
-  checkpoint.safetensors   weights + optimizer + epoch + generator states, for --resume
+  checkpoint.safetensors   weights + optimizer + schedule + epoch + generator states + recipe, for --resume
 
 Options:
   --data fashion-mnist|DIR  the data: Fashion-MNIST (default), or a folder with one sub-folder
