@@ -537,5 +537,11 @@ test('the within-epoch training curve: d2l-style groups of batches at fractional
     const r3 = await new Trainer({ maxEpochs: 1, seed: SEED, plotTrainPerEpoch: 3 }).fit(freshModel(), new ToyData(11));
     assert.deepEqual(r3[0]!.trainCurve!.map((p) => p.epoch), [0, 0.25, 0.625]);
     assert.throws(() => new Trainer({ maxEpochs: 1, plotTrainPerEpoch: 0 }), /plotTrainPerEpoch must be a positive integer, got 0/);
+    // A schedule of another optimizer (here: model.configureOptimizers() would be used) is refused.
+    const other = new SGD({ params: [new nn.Parameter(cn.zeros([1]))], lr: 0.1 });
+    await assert.rejects(
+      new Trainer({ maxEpochs: 1 }).fit(freshModel(), new ToyData(11), { scheduler: new CosineAnnealingLR(other, { tMax: 2 }) }),
+      /Trainer\.fit: the scheduler drives another optimizer/,
+    );
   });
 });

@@ -437,6 +437,10 @@ export class Trainer extends EventEmitter {
     const optimizer = opts.optimizer ?? model.configureOptimizers();
     this.optimizer = optimizer;
     const scheduler = opts.scheduler ?? null;
+    const driven = (scheduler as { optimizer?: unknown } | null)?.optimizer;
+    if (driven !== undefined && driven !== optimizer) {
+      throw new Error('Trainer.fit: the scheduler drives another optimizer than the one trained with; pass its optimizer as FitOptions.optimizer');
+    }
     const interval = opts.schedulerInterval ?? 'epoch';
     if (interval !== 'epoch' && interval !== 'step') throw new Error(`Trainer.fit: schedulerInterval must be 'epoch' or 'step', got '${String(interval)}'`);
     const perEpoch = this.#opts.plotTrainPerEpoch ?? 2;
