@@ -71,7 +71,7 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
   const model = createModel(opts.model);
   const batch: Batch = { x: randn(inputShape).keep(), y: randint(0, e.numClasses, [batchSize]).keep() };
   try {
-    model.applyInit([batch.x]);
+    model.materialize([1, ...inputShape.slice(1)]);
     model.train();
     const optimizer = model.configureOptimizers();
     for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch);

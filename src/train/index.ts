@@ -28,5 +28,8 @@ export {
   type DataModuleLike,
   type BatchSource,
   type DataParallelHooks,
+  type SchedulerLike,
+  type SchedulerInterval,
+  type CurvePoint,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
