@@ -2,6 +2,7 @@
  * A training run's folder: the names of its files, its metrics lines, and loading the trained
  * model back (`eval`, `predict`, `export` take a run folder or a checkpoint file).
  */
+import type { Precision } from '../train/precision.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { dispose } from '../tensor/scope.js';
@@ -51,6 +52,8 @@ export interface RunConfig extends DataConfig {
   labelSmoothing?: number;
   /** `--init`. */
   init?: InitScheme;
+  /** `--precision` as it ran (bf16-mixed falls back to fp32 where the CPU cannot run it). */
+  precision?: Precision;
 }
 
 /**

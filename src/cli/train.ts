@@ -64,6 +64,7 @@ import { FASHION_MNIST, loadData, resolveDataArg, type CliData } from './data.js
 import { ProgressBar } from './progress.js';
 import { RUN_FILES, metricsLine, runConfigOf, type RunConfig } from './run-dir.js';
 import { lookupModel } from './zoo.js';
+import { PRECISIONS, resolvePrecision, type Precision } from '../train/precision.js';
 
 /** The lecture's defaults that do not depend on the model. */
 const DEFAULT_EPOCHS = 10;
@@ -93,6 +94,7 @@ interface GivenFlags {
   labelSmoothing?: number;
   init?: InitScheme;
   augment?: string;
+  precision?: Precision;
 }
 
 /** The value of `--name` as a finite number in [min, max) (max exclusive when `open`), or undefined. */
@@ -131,6 +133,7 @@ function readFlags(args: ParsedArgs): GivenFlags {
     labelSmoothing: rangeFlag(args, 'label-smoothing', 0, 1, true),
     init: choiceFlag(args, 'init', INIT_SCHEMES),
     augment: augment === undefined ? undefined : parseAugment(augment, [28, 28]).spec,
+    precision: choiceFlag(args, 'precision', PRECISIONS),
     data: dataArg === undefined ? undefined : resolveDataArg(dataArg),
     epochs: intFlag(args, 'epochs', 1),
     lr: positiveFlag(args, 'lr'),
@@ -181,6 +184,7 @@ function recipeDefaults(config: RunConfig, model: string): RunConfig {
     labelSmoothing: config.labelSmoothing ?? 0,
     init: config.init ?? lookupModel(model).init,
     augment: config.augment ?? 'none',
+    precision: config.precision ?? 'fp32',
   };
 }
 
@@ -228,6 +232,7 @@ function runSettings(name: string, given: GivenFlags, resume: ResumePoint | null
       ['--label-smoothing', given.labelSmoothing, saved.labelSmoothing],
       ['--init', given.init, saved.init],
       ['--augment', given.augment, saved.augment],
+      ['--precision', given.precision, saved.precision],
     ] as const) {
       if (g !== undefined && JSON.stringify(g) !== JSON.stringify(v)) {
         throw new UsageError(`${flag} ${JSON.stringify(g)} differs from the resumed run's ${JSON.stringify(v)}; ${recipeMsg}`);
@@ -254,6 +259,7 @@ function runSettings(name: string, given: GivenFlags, resume: ResumePoint | null
     labelSmoothing: given.labelSmoothing ?? 0,
     init: given.init ?? entry.init,
     augment: given.augment ?? 'none',
+    precision: given.precision ?? 'fp32',
     data: given.data ?? FASHION_MNIST,
     batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE,
     resize: given.resize ?? [entry.inputSize[0], entry.inputSize[1]],
@@ -336,6 +342,10 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
   }
   const resume = given.resume ? readResumePoint(name, dir) : null;
   const config = runSettings(name, given, resume, drawn.seed);
+  // The precision as it will run (and be recorded): bf16-mixed needs a CPU with native bf16.
+  const precision = resolvePrecision(config.precision ?? 'fp32', getBackend());
+  if (precision.notice !== null && world.rank === 0) console.error(`convnet: ${precision.notice}`);
+  config.precision = precision.precision;
   const done = resume?.state.epoch ?? 0;
   // Flat, so that a difference reads "lr 0.2 vs 0.1".
   const entries: Record<string, unknown> = { model: name, ...config, resumedAfterEpoch: done, syncBn: given.syncBn, backend: getBackend().name };
@@ -348,7 +358,6 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
   config.classNames = [...data.classNames];
   config.channels = data.inputShape[0];
   config.antialias = data.decode.antialias;
-  if (world.isDistributed) data.shard(world.rank, world.size);
   entries.data = fingerprint(
     data.train.labels(),
     data.val.labels(),
@@ -385,6 +394,9 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
       throw new CliError(`--sync-bn: ${(e as Error).message}`);
     }
   }
+  // Sharded only now: d2l's apply_init above ran on the first GLOBAL batch on every rank, as in one
+  // process (same weights and batch-norm statistics everywhere).
+  if (world.isDistributed) data.shard(world.rank, world.size);
   entries.parameters = model.parameters().map((p) => p.shape.join('x')).join(',');
   const optimizer = buildOptimizer({ optimizer: config.optimizer!, momentum: config.momentum!, weightDecay: config.weightDecay! }, model.parameters(), config.lr);
   const schedule = buildScheduler(parseSchedule(config.lrSchedule!), optimizer, config.epochs, data.trainLoader().length, config.lr);
@@ -493,7 +505,7 @@ async function trainIn(world: World, name: string, given: GivenFlags, drawn: { s
     // The world size of every epoch (runs resumed at another size mix them); older checkpoints: 1.
     const savedSizes = resume?.state.extra.worldSizes;
     const worldSizes = records.map((_, i) => (Array.isArray(savedSizes) && typeof savedSizes[i] === 'number' ? (savedSizes[i] as number) : 1));
-    const trainer = new Trainer({ maxEpochs: config.epochs, dataParallel: ddp ?? undefined, plotTrainPerEpoch: PLOT_TRAIN_PER_EPOCH });
+    const trainer = new Trainer({ maxEpochs: config.epochs, dataParallel: ddp ?? undefined, plotTrainPerEpoch: PLOT_TRAIN_PER_EPOCH, precision: config.precision });
     let lastDashboard = 0;
     if (lead) {
       trainer.on('batch', (e) => {
@@ -523,6 +535,7 @@ async function trainIn(world: World, name: string, given: GivenFlags, drawn: { s
       config.lrSchedule !== 'none' ? `schedule ${config.lrSchedule}` : '',
       config.labelSmoothing ? `label smoothing ${config.labelSmoothing}` : '',
       `${config.init} init`,
+      config.precision === 'bf16-mixed' ? 'bf16-mixed' : '',
       config.augment !== 'none' ? `augment ${config.augment}` : '',
     ]
       .filter((t) => t !== '')
@@ -612,6 +625,7 @@ export const trainCommand: Command = {
     { name: 'label-smoothing', value: 'X', help: 'label smoothing of the cross-entropy in [0, 1) (default 0)' },
     { name: 'init', choices: INIT_SCHEMES, help: "initial weights: 'xavier' runs d2l's apply_init(init_cnn) on a first training batch; 'default' keeps PyTorch's default init (default: what the lecture does for the model: alexnet, densenet* default; the others xavier)" },
     { name: 'augment', value: 'SPEC', help: `training-image augmentation: ${AUGMENT_HELP}` },
+    { name: 'precision', choices: PRECISIONS, help: "fp32 (default) or bf16-mixed: PyTorch's CPU autocast to bfloat16 (conv, linear, matmul in bf16; batch-norm statistics, softmax, losses in fp32; fp32 weights and optimizer state); fp32 with a notice where the CPU cannot run bf16 natively (no AVX-512 BF16 / AMX); recorded and resumed" },
     { name: 'nproc', value: 'N', help: 'start N data-parallel processes on this machine through mpirun; --batch-size stays the global batch (each process trains on batch-size / N); mpirun -np N convnet train ... and srun convnet train ... work too (see the README)' },
     { name: 'threads', value: 'N', help: 'threads per process (default: the cores / processes on the machine)' },
     { name: 'sync-bn', help: 'batch norm uses the statistics of the global batch (SyncBatchNorm); without it each process normalizes with its own part, as PyTorch DDP' },

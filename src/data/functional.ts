@@ -12,7 +12,7 @@
  * pixels except at exact rounding ties of the float32 arithmetic.
  */
 import { resizeBilinear } from './resize.js';
-import type { Plane } from './transforms.js';
+import type { Plane } from './plane.js';
 
 const f32 = Math.fround;
 

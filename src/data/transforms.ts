@@ -128,17 +128,8 @@ export type Transform =
   | GaussianBlurTransform
   | ComposeTransform;
 
-/** A planar float image. */
-export interface Plane {
-  /** [C, H, W] row-major values. */
-  data: Float32Array;
-  /** Channels. */
-  c: number;
-  /** Height. */
-  h: number;
-  /** Width. */
-  w: number;
-}
+export type { Plane } from './plane.js';
+import type { Plane } from './plane.js';
 
 /**
  * Normalizes each channel: (x - mean) / std, as `transforms.Normalize`.

@@ -12,6 +12,7 @@ import { createModel, modelEntry } from './registry.js';
 import type { Batch } from '../data/loader.js';
 import type { Classifier } from '../train/classifier.js';
 import { trainStep, type OptimizerLike } from '../train/trainer.js';
+import { resolvePrecision, type Precision } from '../train/precision.js';
 
 /** Options of `benchTraining`. */
 export interface BenchTrainingOptions {
@@ -27,6 +28,8 @@ export interface BenchTrainingOptions {
   warmup?: number;
   /** Seed of the weights and the batch (default 0). */
   seed?: number;
+  /** 'fp32' (default) or 'bf16-mixed' (falls back to fp32 where bf16 cannot run natively; see `precision` in the result). */
+  precision?: Precision;
   /**
    * Called with the model, optimizer, batch and number of timed steps after the timing and before
    * they are freed (the bench script profiles extra steps here).
@@ -46,6 +49,10 @@ export interface BenchTrainingResult {
   seconds: number;
   /** Training images per second: steps * B / seconds. */
   imagesPerSec: number;
+  /** The precision the steps ran in. */
+  precision: Precision;
+  /** Why bf16-mixed ran in fp32 (null when it ran as asked). */
+  notice: string | null;
 }
 
 function checkInt(name: string, v: number, min: number): void {
@@ -74,9 +81,10 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
     model.materialize([1, ...inputShape.slice(1)]);
     model.train();
     const optimizer = model.configureOptimizers();
-    for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch);
+    const { precision, notice } = resolvePrecision(opts.precision ?? 'fp32', batch.x.kernels);
+    for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch, 0, precision);
     let t0 = performance.now();
-    for (let i = 0; i < steps; i++) trainStep(model, optimizer, batch);
+    for (let i = 0; i < steps; i++) trainStep(model, optimizer, batch, 0, precision);
     let seconds = (performance.now() - t0) / 1000;
     if (seconds < minSeconds) {
       // A fast model: run steps until minSeconds have passed (a fixed count from the first estimate
@@ -84,13 +92,13 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
       steps = 0;
       t0 = performance.now();
       do {
-        trainStep(model, optimizer, batch);
+        trainStep(model, optimizer, batch, 0, precision);
         steps++;
         seconds = (performance.now() - t0) / 1000;
       } while (seconds < minSeconds);
     }
     opts.after?.({ model, optimizer, batch, steps });
-    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds };
+    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds, precision, notice };
   } finally {
     dispose(batch);
     model.zeroGrad();

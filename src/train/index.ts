@@ -33,3 +33,4 @@ export {
   type CurvePoint,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
+export { PRECISIONS, resolvePrecision, withPrecision, type Precision, type ResolvedPrecision } from './precision.js';

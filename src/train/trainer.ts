@@ -10,6 +10,9 @@ import { tidy } from '../tensor/scope.js';
 import { defaultGenerator, manualSeed } from '../tensor/random.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { stack } from '../ops/index.js';
+import { getBackend } from '../backend/index.js';
+import type { Kernels } from '../backend/kernels.js';
+import { resolvePrecision, withPrecision, type Precision } from './precision.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { Batch, Classifier } from './classifier.js';
 
@@ -104,6 +107,11 @@ export interface TrainerOptions {
    * batches (the epoch's last point takes the remainder too). See `EpochRecord.trainCurve`.
    */
   plotTrainPerEpoch?: number;
+  /**
+   * 'fp32' (default) or 'bf16-mixed' (PyTorch's CPU autocast to bfloat16, float32 master weights and
+   * optimizer state). Where bf16 cannot run natively, fit says so in one line and trains in fp32.
+   */
+  precision?: Precision;
 }
 
 /** One epoch's results. */
@@ -259,8 +267,8 @@ export function clipGradNorm(params: readonly Parameter[] | readonly Tensor[], m
  * synchronously: CPU backends; the Trainer itself reads losses in bulk). Nothing created by the
  * step survives it (the batch itself is the caller's).
  */
-export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, gradientClipVal = 0): number {
-  const loss = lossStep(model, optimizer, batch, gradientClipVal, null);
+export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, gradientClipVal = 0, precision: Precision = 'fp32'): number {
+  const loss = lossStep(model, optimizer, batch, gradientClipVal, null, undefined, precision);
   const v = loss.item();
   loss.dispose();
   return v;
@@ -278,9 +286,10 @@ function lossStep(
   gradientClipVal: number,
   check: ((loss: Tensor) => void) | null,
   parallel?: DataParallelHooks,
+  precision: Precision = 'fp32',
 ): Tensor {
   return tidy(() => {
-    const loss = model.trainingStep(batch);
+    const loss = withPrecision(precision, () => model.trainingStep(batch));
     check?.(loss);
     optimizer.zeroGrad();
     loss.backward();
@@ -289,6 +298,12 @@ function lossStep(
     optimizer.step();
     return loss.detach();
   });
+}
+
+/** The backend a model computes on (its first parameter's; the current one for a model without parameters). */
+function backendOf(model: Classifier): Kernels {
+  const p = model.parameters().find((t) => t.isMaterialized);
+  return p?.kernels ?? getBackend();
 }
 
 /** The learning rate to report: the optimizer's `lr` when it has one, else the model's. */
@@ -432,6 +447,8 @@ export class Trainer extends EventEmitter {
   readonly seed: number | undefined;
   /** The optimizer of the last `fit` (from `model.configureOptimizers()`). */
   optimizer: OptimizerLike | null = null;
+  /** The precision the last `fit` trained in (bf16-mixed falls back to fp32 where it cannot run). */
+  precision: Precision = 'fp32';
   readonly #opts: TrainerOptions;
   readonly #logEvery: number;
 
@@ -499,6 +516,10 @@ export class Trainer extends EventEmitter {
     const interval = opts.schedulerInterval ?? 'epoch';
     if (interval !== 'epoch' && interval !== 'step') throw new Error(`Trainer.fit: schedulerInterval must be 'epoch' or 'step', got '${String(interval)}'`);
     const perEpoch = this.#opts.plotTrainPerEpoch ?? 2;
+    const resolved = resolvePrecision(this.#opts.precision ?? 'fp32', backendOf(model));
+    const precision = resolved.precision;
+    this.precision = precision;
+    if (resolved.notice !== null) (log ?? ((l: string) => console.warn(l)))(`convnet: ${resolved.notice}`);
     const records: EpochRecord[] = [...(opts.records ?? [])];
     for (let epoch = startEpoch + 1; epoch <= this.maxEpochs; epoch++) {
       const t0 = performance.now();
@@ -557,6 +578,7 @@ export class Trainer extends EventEmitter {
               if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, batchIndex, v, lr);
             },
             parallel,
+            precision,
           );
           if (scheduler !== null && interval === 'step') scheduler.step();
           images += n * world;
@@ -579,7 +601,7 @@ export class Trainer extends EventEmitter {
           const n = batch.x.shape[0]!;
           const next = tidy(() =>
             noGrad(() => {
-              const r = model.validationStep(batch);
+              const r = withPrecision(precision, () => model.validationStep(batch));
               const s = stack([r.loss.to('float32'), r.accuracy.to('float32')]).mul(n);
               return valSums === null ? s : valSums.add(s);
             }),
