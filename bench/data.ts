@@ -49,7 +49,7 @@ if (modelName !== undefined) {
   cn.setBackend('native');
   cn.manualSeed(0);
   model = createModel(modelName);
-  model.applyInit([cn.zeros([1, 1, resize, resize])]);
+  model.materialize([1, 1, resize, resize]);
   model.train();
   optimizer = model.configureOptimizers();
 }

@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""The lecture's training recipe in PyTorch, for side-by-side accuracy checks with convnet.
+"""The lecture's training recipe in PyTorch, for side-by-side accuracy checks with convnet
+(bench/accuracy.ts runs both sides).
 
   /usr/bin/python3 bench/torch_fashion.py [--model bnlenet] [--epochs 10] [--lr LR] [--batch-size 128]
-                                          [--seed 0] [--threads 2] [--root /usr/share/datasets/fashion-mnist]
+                                          [--seed 0] [--threads 2] [--limit-train N] [--limit-val N]
+                                          [--init lecture|default|xavier]
+                                          [--root /usr/share/datasets/fashion-mnist]
 
 Reads Debian's Fashion-MNIST IDX files (no download), scales pixels to [0, 1] (d2l's ToTensor),
-resizes bilinearly to the model's input size when it is not 28 (d2l's Resize), builds the model
-from bench/torch_train.py, runs d2l's `apply_init(init_cnn)` on a first batch and trains with
-minibatch SGD and cross-entropy, shuffling the training set each epoch. Prints one JSON line per
-epoch: epoch, train_loss, val_loss, val_acc, images_per_s, seconds.
+optionally keeps only the first N training / validation images, resizes bilinearly to the model's
+input size when it is not 28 (d2l's Resize), builds the model from bench/torch_train.py and
+initializes it as the notebook does (`--init lecture`, the default): the model's constructor
+applies init_cnn to still-lazy layers, which does nothing, so AlexNet and DenseNet (and
+DenseNet-121/169/201) train from PyTorch's default init; for the others the notebook calls
+d2l's `apply_init([next(iter(train_loader))[0]], init_cnn)`: one forward on a random training
+batch in training mode (BatchNorm statistics move, as in d2l), then Xavier on every Conv2d /
+Linear weight. `--init default` / `--init xavier` force one or the other for every model.
+Then minibatch SGD with cross-entropy, shuffling the training set each epoch. Prints one JSON line
+per epoch: epoch, train_loss, val_loss, val_acc, images_per_s, seconds.
 """
 import argparse
 import gzip
@@ -24,6 +33,9 @@ from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_train  # noqa: E402  (the zoo's PyTorch definitions)
+
+# Models the notebook (or d2l's chapter for them) trains without apply_init: PyTorch's default init.
+DEFAULT_INIT = {'alexnet', 'densenet', 'densenet121', 'densenet169', 'densenet201'}
 
 
 def read_idx(path):
@@ -50,6 +62,9 @@ def main():
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--limit-train', type=int, default=None, help='train on the first N training images')
+    p.add_argument('--limit-val', type=int, default=None, help='validate on the first N test images')
+    p.add_argument('--init', choices=['lecture', 'default', 'xavier'], default='lecture')
     p.add_argument('--root', default=os.environ.get('FASHION_MNIST_ROOT', '/usr/share/datasets/fashion-mnist'))
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -64,15 +79,30 @@ def main():
 
     xt, yt = load('train')
     xv, yv = load('t10k')
+    if a.limit_train is not None:
+        xt, yt = xt[:a.limit_train], yt[:a.limit_train]
+    if a.limit_val is not None:
+        xv, yv = xv[:a.limit_val], yv[:a.limit_val]
 
     def resize(x):
         return x if size == 28 else F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
 
     model = build(10)
-    model(resize(xt[:a.batch_size]))
-    model.apply(torch_train.init_cnn)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    model.apply(torch_train.init_cnn)  # the constructor's apply: a no-op on lazy layers
     n = xt.shape[0]
+    xavier = a.init == 'xavier' or (a.init == 'lecture' and a.model not in DEFAULT_INIT)
+    if xavier:
+        # d2l's apply_init: a forward (training mode, grad on) on a random training batch, then init_cnn.
+        first = torch.randperm(n)[:a.batch_size]
+        model(resize(xt[first]))
+        model.apply(torch_train.init_cnn)
+    else:
+        # Materialize the lazy layers without touching any statistic (the first training step
+        # would do it; the result is the same default init).
+        model.eval()
+        with torch.no_grad():
+            model(resize(xt[:1]))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
     for epoch in range(1, a.epochs + 1):
         t0 = time.time()
         model.train()

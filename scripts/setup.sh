@@ -2,14 +2,14 @@
 # One-stop set-up for convnet on Debian bookworm: installs the Debian packages the project needs
 # (oneDNN headers, a C++ toolchain, the Fashion-MNIST dataset, Chromium for the dashboard's browser
 # test - and, with the Vulkan loader libvulkan1, its software Vulkan driver SwiftShader, which gives
-# the webgpu backend (npm `webgpu`, Dawn) an adapter on machines without a GPU - Open MPI for
-# multi-process training and its tests) when they are missing, runs `npm ci`
-# when node_modules is stale, and builds the native addons (the local build, the prebuild the npm
-# package ships, the optional MPI addon) and the TypeScript. Idempotent and fast when nothing is missing.
+# the webgpu backend (npm `webgpu`, Dawn) an adapter on machines without a GPU - Open MPI for multi-process training and its tests, PyTorch 1.13 and torchvision 0.14 for the
+# side-by-side tests and benchmarks) when they are missing, runs `npm ci` when node_modules is stale,
+# and builds the native addons (the local build, the prebuild the npm package ships, the optional MPI
+# addon) and the TypeScript. Idempotent and fast when nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libdnnl-dev dataset-fashion-mnist g++ make python3 chromium libvulkan1 openmpi-bin libopenmpi-dev)
+packages=(libdnnl-dev dataset-fashion-mnist g++ make python3 chromium libvulkan1 openmpi-bin libopenmpi-dev python3-torch python3-torchvision)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

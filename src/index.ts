@@ -53,3 +53,4 @@ export * as models from './models/index.js';
 export * as io from './io/index.js';
 export * as onnx from './onnx/index.js';
 export * as dist from './dist/index.js';
+export * as viz from './viz/index.js';

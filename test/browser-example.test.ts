@@ -98,6 +98,7 @@ let webgpuRun: PageState | null = null;
 
 test('browser example: trains BN-LeNet on WebGPU (SwiftShader in headless Chromium) with live curves', { timeout: 15 * 60_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
+    if (process.env.CONVNET_REQUIRE_CHROMIUM === '1') assert.fail(`${CHROMIUM} is not installed`);
     t.skip(`${CHROMIUM} is not installed`);
     return;
   }
@@ -115,6 +116,7 @@ test('browser example: trains BN-LeNet on WebGPU (SwiftShader in headless Chromi
 
 test('browser example: without WebGPU the page says why and trains on the reference backend', { timeout: 15 * 60_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
+    if (process.env.CONVNET_REQUIRE_CHROMIUM === '1') assert.fail(`${CHROMIUM} is not installed`);
     t.skip(`${CHROMIUM} is not installed`);
     return;
   }

@@ -170,7 +170,8 @@ test('train writes metrics.jsonl, curves, filters, weights and a checkpoint', as
   assert.equal(lines.length, 2);
   lines.forEach((line, i) => {
     const m = JSON.parse(line) as Record<string, number>;
-    assert.deepEqual(Object.keys(m), ['epoch', 'train_loss', 'val_loss', 'val_acc', 'images_per_s', 'seconds', 'world_size']);
+    assert.deepEqual(Object.keys(m), ['epoch', 'train_loss', 'val_loss', 'val_acc', 'images_per_s', 'seconds', 'lr', 'world_size']);
+    assert.equal(m.lr, 0.1, "the lecture's lr, no schedule");
     assert.equal(m.epoch, i + 1);
     assert.equal(m.world_size, 1); // one process (several: test/dist-mpi.test.ts)
     for (const k of ['train_loss', 'val_loss', 'images_per_s', 'seconds']) assert.ok(Number.isFinite(m[k]) && m[k]! > 0, `${k} = ${m[k]}`);
@@ -190,7 +191,7 @@ test('train writes metrics.jsonl, curves, filters, weights and a checkpoint', as
   assert.deepEqual(Object.keys(saved).sort(), Object.keys(weights).sort());
   for (const [k, t] of Object.entries(saved)) assert.deepEqual(Array.from(t.toArray()), Array.from(weights[k]!.toArray()), k);
   const model = createModel('bnlenet');
-  model.applyInit([cn.zeros([1, 1, 28, 28])]);
+  model.materialize([1, 1, 28, 28]);
   model.loadStateDict(saved); // strict: every key of the model, with its shape
 });
 
@@ -264,7 +265,7 @@ test('predict prints the top-k classes of a PNG with the probabilities of the re
   // Reference: the checkpoint's model on the image's pixels / 255, softmax in float64.
   const { weights } = loadCheckpoint(join(runA, 'checkpoint.safetensors'));
   const model = createModel('bnlenet');
-  model.applyInit([cn.zeros([1, 1, 28, 28])]);
+  model.materialize([1, 1, 28, 28]);
   model.loadStateDict(weights);
   model.eval();
   const x = cn.tensor(Float32Array.from(pixels, (v) => v / 255), { shape: [1, 1, 28, 28] });
@@ -339,7 +340,7 @@ test('export --onnx writes a model whose onnxruntime logits match the checkpoint
   assert.ok(statSync(file).size > 1000);
   const { weights } = loadCheckpoint(join(runA, 'checkpoint.safetensors'));
   const model = createModel('bnlenet');
-  model.applyInit([cn.zeros([1, 1, 28, 28])]);
+  model.materialize([1, 1, 28, 28]);
   model.loadStateDict(weights);
   model.eval();
   const g = new cn.Generator(5);

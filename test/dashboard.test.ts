@@ -1,13 +1,15 @@
 /**
  * The live dashboard: HTTP endpoints and the event stream checked with node:http, then the real
  * page in Chromium (Debian's /usr/bin/chromium driven by playwright-core), which must redraw the
- * curves when `update()` adds an epoch — without reloading.
+ * curves when `update()` adds an epoch or a within-epoch training-loss point — without reloading —
+ * and whose final state, even when the dashboard closes right after the last update, shows every
+ * epoch and a full progress bar.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { get, request, type IncomingMessage } from 'node:http';
-import { Dashboard, type DashboardProgress } from '../src/cli/dashboard.js';
+import { Dashboard, type DashboardProgress } from '../src/viz/dashboard.js';
 import type { EpochRecord } from '../src/train/trainer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -120,13 +122,16 @@ test('dashboard: page, curves and event stream over HTTP; loopback only; clear e
     assert.doesNotMatch(page.body, /<script[^>]+src=|<link[^>]+href=|https?:\/\//);
 
     events = new EventReader(`${url}events`);
-    // The current state comes first, even before any update.
-    assert.deepEqual(await events.next(), { records: [], progress: null, maxEpochs: 5 });
+    // The current state comes first, even before any update, with its figure.
+    const first = await events.next();
+    assert.deepEqual({ ...first, svg: undefined }, { records: [], progress: null, maxEpochs: 5, svg: undefined });
+    assert.match(first.svg, /^<svg[\s\S]*waiting for the first epoch/);
     const progress: DashboardProgress = { epoch: 2, batch: 7, numBatches: 20, loss: 0.61, imagesPerSec: 987 };
     dash.update([rec(1, 0.9, NaN, 0.55)], progress);
     const ev = await events.next();
     assert.deepEqual(ev.progress, progress);
     assert.equal(ev.records.length, 1);
+    assert.equal(ev.svg.match(/<circle data-series="trainLoss"/g)?.length, 1);
     assert.equal(ev.records[0].epoch, 1);
     assert.equal(ev.records[0].valLoss, null, 'NaN travels as null');
     // Rapid updates are merged; the last state arrives.
@@ -188,8 +193,14 @@ test('dashboard: the page in Chromium redraws live when an epoch is added', { ti
 
     // A marker on the window survives only if the page is not reloaded.
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
-    dash.update([rec(1, 0.9, 0.7, 0.6), rec(2, 0.5, 0.55, 0.8)], { epoch: 3, batch: 5, numBatches: 10, loss: 0.45, imagesPerSec: 1500 });
-    await page.waitForFunction(() => document.querySelectorAll('#curves svg circle[data-series="trainLoss"]').length === 2);
+    // Epoch 2 with its within-epoch points, and epoch 3 running with two points so far.
+    const e2 = { ...rec(2, 0.5, 0.55, 0.8), trainCurve: [{ epoch: 1.25, loss: 0.62 }, { epoch: 1.75, loss: 0.48 }] };
+    const curve3 = [{ epoch: 2.1, loss: 0.47 }, { epoch: 2.3, loss: 0.44 }];
+    dash.update([rec(1, 0.9, 0.7, 0.6), e2], { epoch: 3, batch: 5, numBatches: 10, loss: 0.45, imagesPerSec: 1500, curve: curve3 });
+    // 1 (epoch 1's mean) + 2 (epoch 2) + 2 (epoch 3 so far), at fractional epochs.
+    await page.waitForFunction(() => document.querySelectorAll('#curves svg circle[data-series="trainLoss"]').length === 5);
+    const xs = await page.$$eval('#curves svg circle[data-series="trainLoss"]', (cs) => cs.map((c) => c.getAttribute('data-epoch')));
+    assert.deepEqual(xs, ['1', '1.2500', '1.7500', '2.1000', '2.3000']);
     assert.equal(await count('valLoss'), 2);
     assert.equal((await page.textContent('#epoch'))?.trim(), '3/4');
     assert.equal((await page.textContent('#batch'))?.trim(), '5/10');
@@ -199,9 +210,22 @@ test('dashboard: the page in Chromium redraws live when an epoch is added', { ti
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'page was reloaded');
     if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
 
-    // Closing the dashboard ends the stream; the page says so instead of hanging silently.
+    // The end of a 4-epoch run: progress near the end of epoch 4 is shown, then the last record
+    // arrives and the dashboard closes at once (as `convnet train` does). The last state must be
+    // complete: 4 epochs in the figure and the table, a full bar, '4/4 done'.
+    const all = [rec(1, 0.9, 0.7, 0.6), e2, rec(3, 0.4, 0.5, 0.84)];
+    dash.update(all, { epoch: 4, batch: 88, numBatches: 100, loss: 0.39, imagesPerSec: 1500, curve: [{ epoch: 3.4, loss: 0.4 }] });
+    await page.waitForFunction(() => document.getElementById('batch')?.textContent === '88/100');
+    dash.update([...all, rec(4, 0.38, 0.45, 0.86)]);
     await dash.close();
-    await page.waitForFunction(() => document.getElementById('conn')?.textContent === 'disconnected');
+    // The stream ended after the last epoch: the run finished (a stream lost mid-run says 'disconnected').
+    await page.waitForFunction(() => document.getElementById('conn')?.textContent === 'finished');
+    assert.equal((await page.textContent('#epoch'))?.trim(), '4/4 done');
+    assert.equal(await count('valAcc'), 4);
+    assert.equal(await page.locator('#records tbody tr').count(), 4);
+    const [fill, bar] = await page.evaluate(() => [document.getElementById('fill')!.getBoundingClientRect().width, document.getElementById('bar')!.getBoundingClientRect().width]);
+    assert.ok(bar > 0 && Math.abs(fill - bar) < 0.5, `progress bar ${fill} of ${bar} px`);
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT.replace(/(\.png)?$/, '-final.png'), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
     await browser?.close();

@@ -173,7 +173,10 @@ test('bnlenet without --sync-bn on 2 ranks equals 1 process normalizing each hal
     const data = await loadData({ data: 'fashion-mnist', batchSize: 32, resize: [28, 28], seed: 4, limitTrain: 256, limitVal: 64 });
     cn.manualSeed(4);
     const model = createModel('bnlenet', { lr: 0.1, numClasses: 10, inChannels: 1 });
-    cn.tidy(() => void model.applyInit([cn.zeros([1, 1, 28, 28])]));
+    // As `convnet train` does for bnlenet: d2l's apply_init(init_cnn) on the first global batch.
+    const first = data.firstTrainBatch();
+    model.applyInit([first.x], cn.nn.initCnn);
+    cn.dispose([first.x, first.y]);
     const optimizer = model.configureOptimizers();
     const params = new Set<Tensor>(model.parameters());
     const buffers = () => Object.entries(model.stateDict()).filter(([, t]) => !params.has(t));

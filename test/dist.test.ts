@@ -169,7 +169,7 @@ test('a world of one: collectives return their input, start-up checks pass, the 
 
 test('mpirunCommand and the notice filter: a killed rank becomes one line, errors already reported are dropped', async () => {
   assert.deepEqual(mpirunCommand({ nproc: 2, command: ['node', 'm.js'], root: true }), [
-    'mpirun', '-np', '2', '--oversubscribe', '--bind-to', 'none', '--allow-run-as-root', 'node', 'm.js',
+    'mpirun', '-np', '2', '--oversubscribe', '--bind-to', 'none', '--mca', 'btl_vader_single_copy_mechanism', 'none', '--allow-run-as-root', 'node', 'm.js',
   ]);
   assert.deepEqual(mpirunCommand({ nproc: 3, command: ['x'], root: false }).slice(0, 6), ['mpirun', '-np', '3', '--oversubscribe', '--bind-to', 'none']);
   const rule = '-'.repeat(74);

@@ -21,7 +21,9 @@ if (native) cn.setBackend('native');
 function signature(m: Classifier, inputShape: number[]): unknown {
   const rows = m.layerSummary(inputShape, { print: false }).map((r) => [r.name, r.type, r.outputShape, r.params, r.flops]);
   const params = m.namedParameters().map(([n, p]) => `${n}:${p.shape.join('x')}`);
-  const keys = Object.keys(m.stateDict());
+  // The zoo's scratch BatchNorm also saves its moving statistics (buffers moving_mean / moving_var);
+  // the lecture's keeps them as plain attributes, as the notebook's Python class does.
+  const keys = Object.keys(m.stateDict()).filter((k) => !/\.moving_(mean|var)$/.test(k));
   cn.dispose(Object.values(m.stateDict()));
   return { rows, params, keys };
 }

@@ -131,7 +131,8 @@ eachBackend('scratch and concise batch norm have the same gradients', () => {
 eachBackend('scratch BatchNorm module: moving stats replaced (old disposed), prediction mode via noGrad', () => {
   const bn = new nn.BatchNorm(3, 4);
   assert.deepEqual(bn.gamma.shape, [1, 3, 1, 1]);
-  assert.deepEqual(Object.keys(bn.stateDict()), ['gamma', 'beta']); // moving stats are plain tensors, as in the lecture
+  // The moving statistics are buffers (saved with the model), unlike the lecture's plain attributes.
+  assert.deepEqual(Object.keys(bn.stateDict()), ['gamma', 'beta', 'moving_mean', 'moving_var']);
   const X = cn.tensor(XV, { shape: X_SHAPE });
   const old = bn.movingMean;
   const Y = bn.call(X);
@@ -147,6 +148,13 @@ eachBackend('scratch BatchNorm module: moving stats replaced (old disposed), pre
   const Yp = cn.noGrad(() => bn.call(X));
   assert.equal(bn.movingMean, mm);
   assert.equal(bn.movingVar, mv);
+  assert.equal(bn.stateDict().moving_mean, bn.movingMean, 'the state dict holds the current statistics');
+  // loadStateDict restores them (a trained model predicts with its own statistics).
+  const fresh = new nn.BatchNorm(3, 4);
+  fresh.loadStateDict(bn.stateDict());
+  assert.deepEqual(Array.from(fresh.movingVar.toArray()), Array.from(bn.movingVar.toArray()));
+  assertClose(cn.noGrad(() => fresh.call(X)).toArray(), Yp.toArray(), TOL, 'the loaded module predicts the same');
+  fresh.dispose();
   assertClose(Yp.toArray(), handNormalize(XV, st.mean.map((m) => 0.1 * m), st.biased.map((v) => 0.9 + 0.1 * v)), TOL, 'prediction mode');
 
   // 2-D (fully connected) version: statistics over the batch dimension.

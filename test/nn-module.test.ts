@@ -286,7 +286,7 @@ eachBackend('lazy layers materialize on the first call with the right shapes', (
   });
 });
 
-eachBackend('an init applied while lazy runs at materialization (Xavier-uniform bounds)', () => {
+eachBackend('xavierInitCnn applied while lazy runs at materialization (Xavier-uniform bounds)', () => {
   cn.tidy(() => {
     cn.manualSeed(11);
     const net = new nn.Sequential(
@@ -295,7 +295,7 @@ eachBackend('an init applied while lazy runs at materialization (Xavier-uniform 
       new nn.Flatten(),
       new nn.LazyLinear(32),
     );
-    net.apply(nn.initCnn);
+    net.apply(nn.xavierInitCnn);
     const conv = net.at(0) as nn.Conv2d;
     const lin = net.at(3) as nn.Linear;
     assert.equal(conv.weight.pendingInits, 1);
@@ -421,7 +421,7 @@ eachBackend('zeroGrad, parameters survive tidy, layers forward and backward, dis
   });
   // Lazy layers and the scratch BatchNorm leave nothing behind either.
   const lazy = new nn.Sequential(new nn.LazyConv2d(3, 3), new nn.LazyBatchNorm2d(), new nn.BatchNorm(3, 4), new nn.Flatten(), new nn.LazyLinear(2), new nn.LazyBatchNorm1d());
-  lazy.apply(nn.initCnn);
+  lazy.apply(nn.xavierInitCnn);
   cn.tidy(() => lazy.call(input(3, [2, 1, 5, 5])).sum().backward());
   assert.ok(k.memoryInUse() > start);
   net.dispose();

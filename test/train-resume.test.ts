@@ -215,7 +215,8 @@ test('a run interrupted after epoch 2 and resumed from its checkpoint is bitwise
     const momentum = (o: SGD): Record<string, Tensor> =>
       Object.fromEntries(Object.entries(o.stateDict().state).map(([i, s]) => [i, s.momentum_buffer as Tensor]));
     assertSameState(momentum(resumed.opt), momentum(optA), 'momentum buffers');
-    assert.equal(resumed.model.stateDict()['net.1.num_batches_tracked']!.item(), recordsA.reduce((n, r) => n + Math.ceil(r.trainImages / 16), 0));
+    // Every training batch, plus applyInit's (a training-mode forward, as d2l's apply_init).
+    assert.equal(resumed.model.stateDict()['net.1.num_batches_tracked']!.item(), 1 + recordsA.reduce((n, r) => n + Math.ceil(r.trainImages / 16), 0));
 
     // Each restored piece matters: without it the run ends elsewhere.
     for (const missing of ['optimizer', 'generator', 'dataGenerator'] as const) {
@@ -405,5 +406,147 @@ test('NaN guard: a diverging learning rate stops fit with NonFiniteLossError', a
     assert.ok(!Number.isFinite(err.loss));
     assert.match(err.message, /^training stopped: loss is (NaN|Infinity|-Infinity) at epoch \d+, batch \d+ \(lr 10\); the last good checkpoint is kept$/);
     assert.deepEqual(ends, Array.from({ length: err.epoch - 1 }, (_, i) => i + 1), 'onEpochEnd ran only for the completed epochs');
+  });
+});
+
+/**
+ * The same interrupted-and-resumed run with the recipes: AdamW with label smoothing and a per-batch
+ * OneCycleLR (which also cycles beta1), and SGD with momentum under a warm-up + cosine
+ * SequentialLR stepped per epoch. The scheduler's stateDict goes through the checkpoint file;
+ * the resumed run must end bitwise where the straight one ends, and without restoring the
+ * scheduler it must not.
+ */
+import { AdamW, CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR, type LRScheduler, type Optimizer } from '../src/optim/index.js';
+
+interface Recipe {
+  name: string;
+  labelSmoothing: number;
+  optimizer(model: Classifier): Optimizer<{ lr: number }>;
+  scheduler(opt: Optimizer<{ lr: number }>): LRScheduler;
+  interval: 'epoch' | 'step';
+}
+
+const RECIPES: Recipe[] = [
+  {
+    name: 'AdamW + label smoothing + OneCycleLR per batch',
+    labelSmoothing: 0.1,
+    optimizer: (m) => new AdamW({ params: m.parameters(), lr: 0.01, weightDecay: 0.05 }),
+    scheduler: (opt) => new OneCycleLR(opt, { maxLr: 0.02, epochs: EPOCHS, stepsPerEpoch: 4 }),
+    interval: 'step',
+  },
+  {
+    name: 'SGD momentum + warm-up then cosine per epoch',
+    labelSmoothing: 0,
+    optimizer: (m) => new SGD({ params: m.parameters(), lr: 0.1, momentum: 0.9 }),
+    scheduler: (opt) =>
+      new SequentialLR(opt, {
+        schedulers: [new LinearLR(opt, { startFactor: 0.2, totalIters: 1 }), new CosineAnnealingLR(opt, { tMax: EPOCHS - 1 })],
+        milestones: [1],
+      }),
+    interval: 'epoch',
+  },
+];
+
+for (const recipe of RECIPES) {
+  test(`${recipe.name}: a resumed run is bitwise identical to the straight run`, async () => {
+    await onReference(async () => {
+      const make = (): SmallNet => {
+        const m = freshModel();
+        m.labelSmoothing = recipe.labelSmoothing;
+        return m;
+      };
+      cn.manualSeed(0);
+      const modelA = make();
+      const optA = recipe.optimizer(modelA);
+      const recordsA = await new Trainer({ maxEpochs: EPOCHS, seed: SEED }).fit(modelA, new ToyData(11), {
+        optimizer: optA,
+        scheduler: recipe.scheduler(optA),
+        schedulerInterval: recipe.interval,
+      });
+      // The learning rate moved (recorded per epoch) and training worked.
+      const lrs = recordsA.map((r) => r.lr!);
+      assert.equal(new Set(lrs).size, EPOCHS, `lr per epoch ${lrs.join(', ')}`);
+
+      cn.manualSeed(0);
+      const modelB = make();
+      const dataB = new ToyData(11);
+      const optB = recipe.optimizer(modelB);
+      const path = join(dir, `recipe-${recipe.interval}.ckpt.safetensors`);
+      const seen: EpochRecord[] = [];
+      await assert.rejects(
+        new Trainer({ maxEpochs: EPOCHS, seed: SEED }).fit(modelB, dataB, {
+          optimizer: optB,
+          scheduler: recipe.scheduler(optB),
+          schedulerInterval: recipe.interval,
+          onEpochEnd: (record, { epoch, optimizer, scheduler }) => {
+            seen.push(record);
+            saveCheckpoint(path, modelB, {
+              ...checkpointState('small', epoch, seen, optimizer, dataB),
+              optimizer: (optimizer as Optimizer<{ lr: number }>).stateDict(),
+              scheduler: (scheduler as LRScheduler).stateDict(),
+            });
+            if (epoch === 2) throw new Error('simulated crash');
+          },
+        }),
+        /simulated crash/,
+      );
+
+      const resumeRun = async (restoreScheduler: boolean): Promise<{ model: SmallNet; records: EpochRecord[] }> => {
+        cn.manualSeed(12345);
+        const model = new SmallNet();
+        model.labelSmoothing = recipe.labelSmoothing;
+        const data = new ToyData(999);
+        const { weights, state } = loadCheckpoint(path);
+        model.loadStateDict(weights);
+        const opt = recipe.optimizer(model);
+        const sched = recipe.scheduler(opt);
+        opt.loadStateDict(state.optimizer);
+        if (restoreScheduler) sched.loadStateDict(state.scheduler!);
+        data.generator.setState(state.dataGenerator!);
+        const records = await new Trainer({ maxEpochs: EPOCHS, seed: SEED }).fit(model, data, {
+          optimizer: opt,
+          scheduler: sched,
+          schedulerInterval: recipe.interval,
+          startEpoch: state.epoch,
+          records: state.records,
+          generatorState: state.generator,
+        });
+        return { model, records };
+      };
+      const resumed = await resumeRun(true);
+      assert.deepEqual(values(resumed.records), values(recordsA));
+      assert.deepEqual(resumed.records.map((r) => r.lr), lrs);
+      assertSameState(resumed.model.stateDict(), modelA.stateDict(), 'weights and buffers');
+      const without = await resumeRun(false);
+      assert.ok(!sameState(without.model.stateDict(), modelA.stateDict()), 'without the scheduler state the run ends elsewhere');
+    });
+  });
+}
+
+test('the within-epoch training curve: d2l-style groups of batches at fractional epochs', async () => {
+  await onReference(async () => {
+    cn.manualSeed(0);
+    const model = freshModel();
+    const losses: number[] = [];
+    const trainer = new Trainer({ maxEpochs: 2, seed: SEED, plotTrainPerEpoch: 2, logEvery: 1 });
+    trainer.on('batch', (e) => losses.push(e.loss));
+    // 60 samples in batches of 16: 4 batches per epoch, 2 points of 2 batches each.
+    const records = await trainer.fit(model, new ToyData(11));
+    const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+    assert.deepEqual(records[0]!.trainCurve, [
+      { epoch: 0.125, loss: mean(losses.slice(0, 2)) },
+      { epoch: 0.625, loss: mean(losses.slice(2, 4)) },
+    ]);
+    assert.deepEqual(records[1]!.trainCurve!.map((p) => p.epoch), [1.125, 1.625]);
+    // 3 points per epoch of 4 batches: groups of 1, 1 and the remaining 2 (no point straddles epochs).
+    const r3 = await new Trainer({ maxEpochs: 1, seed: SEED, plotTrainPerEpoch: 3 }).fit(freshModel(), new ToyData(11));
+    assert.deepEqual(r3[0]!.trainCurve!.map((p) => p.epoch), [0, 0.25, 0.625]);
+    assert.throws(() => new Trainer({ maxEpochs: 1, plotTrainPerEpoch: 0 }), /plotTrainPerEpoch must be a positive integer, got 0/);
+    // A schedule of another optimizer (here: model.configureOptimizers() would be used) is refused.
+    const other = new SGD({ params: [new nn.Parameter(cn.zeros([1]))], lr: 0.1 });
+    await assert.rejects(
+      new Trainer({ maxEpochs: 1 }).fit(freshModel(), new ToyData(11), { scheduler: new CosineAnnealingLR(other, { tMax: 2 }) }),
+      /Trainer\.fit: the scheduler drives another optimizer/,
+    );
   });
 });

@@ -137,17 +137,19 @@ test('loss, accuracy and configureOptimizers follow d2l', () => {
   const ce = (row: number[], t: number): number => Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[t]!;
   const expected = (ce([2, 1, 0], 0) + ce([0, 3, 1], 2) + ce([1, 0, 0.5], 0) + ce([0, 0, 1], 2)) / 4;
   assert.ok(Math.abs(loss - expected) < 1e-5, `${loss} vs ${expected}`);
-  model.applyInit([cn.zeros([2, 1, 8, 8])]);
+  model.materialize([2, 1, 8, 8]);
   const opt = model.configureOptimizers();
   assert.ok(opt instanceof SGD);
   assert.equal(opt.paramGroups[0]!.lr, 0.05);
 });
 
-test('applyInit materializes the lazy layers and runs the init on them', () => {
+test("applyInit is d2l's apply_init: a forward in the current (training) mode, then the init on the materialized layers", () => {
   const model = new TinyNet();
   assert.ok(model.hasUninitializedParameters());
+  // d2l's init_cnn meets still-lazy layers in the constructor: PyTorch's default init is kept.
   let calls = 0;
-  model.applyInit([cn.zeros([2, 1, 8, 8])], (m) => {
+  const x = cn.tensor(Array.from({ length: 2 * 64 }, (_, i) => (i % 7) / 7), { shape: [2, 1, 8, 8] });
+  model.applyInit([x], (m) => {
     if (m instanceof nn.Linear) {
       calls++;
       nn.init.constant(m.weight, 0.5);
@@ -157,9 +159,34 @@ test('applyInit materializes the lazy layers and runs the init on them', () => {
   assert.equal(calls, 1);
   const w = (model.net.at(5) as nn.Linear).weight.toArray();
   assert.ok(w.every((v) => v === 0.5));
-  // applyInit leaves the mode as it was and BatchNorm statistics untouched.
+  // A fresh model is in training mode: the batch moved the BatchNorm statistics, as in PyTorch
+  // (running_mean = 0.1 * batch mean of the conv output), and counted one batch.
   assert.equal(model.training, true);
-  assert.ok((model.net.at(1) as nn.BatchNorm2d).buffer('running_mean')!.toArray().every((v) => v === 0));
+  const bn = model.net.at(1) as nn.BatchNorm2d;
+  const conv = model.net.at(0) as nn.Conv2d;
+  const expected = cn.noGrad(() => conv.call(x).mean([0, 2, 3]).mul(0.1).toArray());
+  const got = bn.runningMean!.toArray();
+  expected.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) < 1e-6, `running_mean[${i}] ${got[i]} vs ${v}`));
+  assert.equal(bn.numBatchesTracked, 1);
+  // In eval mode (d2l uses the mode the model is in) nothing moves.
+  const evalModel = new TinyNet().eval();
+  evalModel.applyInit([x]);
+  assert.ok((evalModel.net.at(1) as nn.BatchNorm2d).runningMean!.toArray().every((v) => v === 0));
+  assert.equal(evalModel.training, false);
+});
+
+test('materialize gives the lazy layers their shapes without moving any statistic, and restores the mode flags', () => {
+  const model = new TinyNet();
+  model.net.at(2)!.eval(); // a submodule in eval mode on purpose stays so
+  model.materialize([1, 1, 8, 8]);
+  assert.ok(!model.hasUninitializedParameters());
+  assert.equal(model.training, true);
+  assert.equal(model.net.at(2)!.training, false);
+  assert.equal(model.net.at(1)!.training, true);
+  const bn = model.net.at(1) as nn.BatchNorm2d;
+  assert.ok(bn.runningMean!.toArray().every((v) => v === 0));
+  assert.equal(bn.numBatchesTracked, 0);
+  assert.deepEqual((model.net.at(5) as nn.Linear).weight.shape, [3, 64]);
 });
 
 test('Trainer.fit decreases the loss and reports records and events', async () => {
@@ -296,7 +323,7 @@ test('memory in use stays flat across batches and epochs', async () => {
 
 test('a validation step runs without recording a graph', () => {
   const model = new TinyNet();
-  model.applyInit([cn.zeros([2, 1, 8, 8])]);
+  model.materialize([2, 1, 8, 8]);
   const batch: Batch = { x: cn.randn([4, 1, 8, 8]), y: cn.tensor([0, 1, 2, 0], { dtype: 'int32' }) };
   const r = cn.noGrad(() => model.validationStep(batch));
   assert.equal((r.loss as Tensor).requiresGrad, false);

@@ -101,6 +101,34 @@ test('curvesSvg: well-formed, three series at the documented axis positions', ()
   for (const t of ['0', '1', '2', '3', '4', '0.0', '0.2', '0.4', '0.6', '0.8', '1.0']) assert.ok(svg.includes(`>${t}</text>`), `tick ${t}`);
 });
 
+test("curvesSvg: the training loss within epochs (d2l's ProgressBoard) at fractional epochs, with the running epoch's points", () => {
+  const withCurves: EpochRecord[] = [
+    { ...rec(1, 0.8, 0.6, 0.5), trainCurve: [{ epoch: 0.2, loss: 0.95 }, { epoch: 0.7, loss: 0.7 }] },
+    rec(2, 0.4, 0.45, 0.75), // a record without trainCurve (older checkpoints): its epoch mean at its end
+  ];
+  const svg = curvesSvg(withCurves, { maxEpochs: 4, current: [{ epoch: 2.25, loss: 0.35 }, { epoch: 2.5, loss: 1.3 }] });
+  assertBalanced(svg);
+  const a = plotArea(svg);
+  // 1.3 > 1 widens the y axis to nice ticks; its top is the largest y tick label.
+  const yTicks = /<g class="y-ticks"[^>]*>([\s\S]*?)<\/g>/.exec(svg)![1]!;
+  const top = Math.max(...[...yTicks.matchAll(/>([\d.]+)<\/text>/g)].map((m) => Number(m[1])));
+  assert.ok(top >= 1.3 && top <= 2, `y axis top ${top}`);
+  const ex = (e: number): number => a.x + (e / 4) * a.w;
+  const ey = (v: number): number => a.y + (a.h * (top - v)) / top;
+  const pts = points(svg, 'trainLoss');
+  const expected = [[0.2, 0.95], [0.7, 0.7], [2, 0.4], [2.25, 0.35], [2.5, 1.3]];
+  assert.equal(pts.length, expected.length);
+  expected.forEach(([e, v], i) => {
+    assert.ok(Math.abs(pts[i]![0]! - e!) < 1e-9, `x label ${pts[i]![0]} vs ${e}`);
+    near(pts[i]![1]!, ex(e!), `train x @${e}`);
+    near(pts[i]![2]!, ey(v!), `train y @${e}`);
+  });
+  // Validation stays one point per finished epoch.
+  assert.deepEqual(points(svg, 'valAcc').map((p) => p[0]), [1, 2]);
+  // Points of a running epoch alone are enough to leave the 'waiting' state.
+  assert.doesNotMatch(curvesSvg([], { current: [{ epoch: 0.5, loss: 1 }] }), /waiting for the first epoch/);
+});
+
 test('curvesSvg: y axis widens to nice ticks, NaN values are skipped, empty input draws axes', () => {
   const svg = curvesSvg([rec(1, 2.3, NaN, NaN), rec(2, 1.2, 1.0, 0.6)], { title: '', width: 500, height: 300 });
   assertBalanced(svg);

@@ -21,6 +21,8 @@ export class AlexNet extends d2l.Classifier {
       new nn.LazyLinear(4096), new nn.ReLU(), new nn.Dropout(0.5),
       new nn.LazyLinear(4096), new nn.ReLU(), new nn.Dropout(0.5),
       new nn.LazyLinear(numClasses));
+    // As in PyTorch, init_cnn meets still-lazy layers here and does nothing: AlexNet trains from
+    // the default init (the notebook never calls apply_init for it).
     this.net.apply(d2l.initCnn);
   }
 }

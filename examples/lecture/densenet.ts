@@ -73,6 +73,7 @@ export class DenseNet extends d2l.Classifier {
       new nn.LazyBatchNorm2d(), new nn.ReLU(),
       new nn.AdaptiveAvgPool2d([1, 1]), new nn.Flatten(),
       new nn.LazyLinear(numClasses)));
+    // A no-op on still-lazy layers, as in PyTorch: DenseNet trains from the default init.
     this.net.apply(d2l.initCnn);
   }
 }

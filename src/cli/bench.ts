@@ -5,9 +5,8 @@ import { benchTraining, benchTrainingAsync } from '../models/bench.js';
 import { choiceFlag, intFlag } from './args.js';
 import { batchSizeOption, type Command } from './command.js';
 import { lookupModel } from './zoo.js';
+import { PRECISIONS } from '../train/precision.js';
 
-/** Values of `--precision`. */
-const PRECISIONS = ['fp32'] as const;
 
 /** The `bench` command. */
 export const benchCommand: Command = {
@@ -19,7 +18,7 @@ export const benchCommand: Command = {
     batchSizeOption('128'),
     { name: 'steps', value: 'N', help: 'timed steps (default 10)' },
     { name: 'warmup', value: 'N', help: 'untimed steps first (default 1)' },
-    { name: 'precision', choices: PRECISIONS, help: 'arithmetic precision; fp32 (the only one the backends implement)' },
+    { name: 'precision', choices: PRECISIONS, help: "fp32 (default) or bf16-mixed (PyTorch's CPU autocast to bfloat16; fp32 with a notice where the CPU cannot run bf16 natively)" },
   ],
   async run(args) {
     const name = args.positionals[0]!;
@@ -27,6 +26,7 @@ export const benchCommand: Command = {
     const precision = choiceFlag(args, 'precision', PRECISIONS) ?? 'fp32';
     const opts = {
       model: name,
+      precision,
       batchSize: intFlag(args, 'batch-size', 1) ?? 128,
       steps: intFlag(args, 'steps', 1) ?? 10,
       warmup: intFlag(args, 'warmup', 0) ?? 1,
@@ -34,11 +34,12 @@ export const benchCommand: Command = {
     // A GPU runs asynchronously: its steps are timed until the device has finished them.
     const gpu = getBackend().name === 'webgpu';
     const r = gpu ? await benchTrainingAsync(opts) : benchTraining(opts);
+    if (r.notice !== null) console.error(`convnet: ${r.notice}`);
     console.log(
       JSON.stringify({
         model: r.model,
         backend: getBackend().name,
-        precision,
+        precision: r.precision,
         batch_size: r.inputShape[0],
         input: r.inputShape,
         steps: r.steps,

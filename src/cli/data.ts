@@ -15,6 +15,7 @@ import { ImageFolder } from '../data/image-folder.js';
 import { DistributedSampler } from '../dist/sampler.js';
 import type { DataModuleLike } from '../train/trainer.js';
 import { CliError, UsageError } from './args.js';
+import { parseAugment } from './recipe.js';
 
 /** The `--data` value naming the built-in dataset. */
 export const FASHION_MNIST = 'fashion-mnist';
@@ -33,6 +34,8 @@ export interface DataConfig {
   limitTrain: number | null;
   /** Use only the first N validation images (null: all). */
   limitVal: number | null;
+  /** Augmentation of the training images (`--augment`, canonical form; absent or 'none': none). */
+  augment?: string;
 }
 
 /** Training and validation loaders plus what a model and `predict` need to know about the data. */
@@ -91,6 +94,23 @@ export class CliData implements DataModuleLike {
   trainLoader(): YieldingBatches {
     this.train_ ??= new DataLoader(this.train, { ...this.#loaderOptions(true), shuffle: true, numWorkers: 1, generator: this.generator });
     return new YieldingBatches(this.train_);
+  }
+
+  /**
+   * The first batch of a fresh pass over the shuffled training set (d2l's
+   * `next(iter(data.get_dataloader(True)))`, which `apply_init` is given): like d2l it starts a new
+   * pass, so the shuffle generator moves on. The caller disposes the batch.
+   */
+  firstTrainBatch(): Batch {
+    this.trainLoader();
+    const it = this.train_!.iterate();
+    try {
+      const r = it.next();
+      if (r.done) throw new CliError('the training set has no images');
+      return r.value;
+    } finally {
+      it.return();
+    }
   }
 
   /** A pass over the validation set, in order. */
@@ -156,9 +176,10 @@ export function resolveDataArg(value: string): string {
  * @example const data = await loadData({ data: 'fashion-mnist', batchSize: 128, resize: [28, 28], seed: 0, limitTrain: null, limitVal: null });
  */
 export async function loadData(config: DataConfig): Promise<CliData> {
+  const augment = parseAugment(config.augment ?? 'none', config.resize).transforms;
   try {
     if (config.data === FASHION_MNIST) {
-      const fm = FashionMNIST({ batchSize: config.batchSize, resize: config.resize, seed: config.seed });
+      const fm = FashionMNIST({ batchSize: config.batchSize, resize: config.resize, seed: config.seed, augment });
       return new CliData(
         firstN(fm.train, config.limitTrain),
         firstN(fm.val, config.limitVal),
@@ -167,7 +188,7 @@ export async function loadData(config: DataConfig): Promise<CliData> {
         config,
       );
     }
-    const folder = await ImageFolder({ root: config.data, resize: config.resize, seed: config.seed, batchSize: config.batchSize });
+    const folder = await ImageFolder({ root: config.data, resize: config.resize, seed: config.seed, batchSize: config.batchSize, augment });
     if (folder.train.length === 0) throw new CliError(`--data ${config.data}: no training images after the validation split`);
     return new CliData(
       firstN(folder.train, config.limitTrain),

@@ -2,17 +2,18 @@
  * A training run's folder: the names of its files, its metrics lines, and loading the trained
  * model back (`eval`, `predict`, `export` take a run folder or a checkpoint file).
  */
+import type { Precision } from '../train/precision.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { zeros } from '../tensor/creation.js';
-import { dispose, tidy } from '../tensor/scope.js';
+import { dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { modelNames } from '../models/index.js';
+import { modelNames, type InitScheme } from '../models/index.js';
 import type { Classifier } from '../train/classifier.js';
 import type { EpochRecord } from '../train/trainer.js';
 import { loadCheckpoint, type CheckpointState } from '../train/checkpoint.js';
 import { CliError } from './args.js';
 import type { DataConfig } from './data.js';
+import type { OptimizerName } from './recipe.js';
 import { lookupModel } from './zoo.js';
 
 /** File names inside a run folder. */
@@ -38,12 +39,27 @@ export interface RunConfig extends DataConfig {
   channels: number;
   /** Whether `predict` antialiases when shrinking (as the training data's resize did). */
   antialias: boolean;
+  // The recipe (absent in checkpoints written before these flags: the lecture's recipe).
+  /** `--optimizer`. */
+  optimizer?: OptimizerName;
+  /** `--momentum` (SGD). */
+  momentum?: number;
+  /** `--weight-decay`. */
+  weightDecay?: number;
+  /** `--lr-schedule`, canonical form ('none' without one). */
+  lrSchedule?: string;
+  /** `--label-smoothing`. */
+  labelSmoothing?: number;
+  /** `--init`. */
+  init?: InitScheme;
+  /** `--precision` as it ran (bf16-mixed falls back to fp32 where the CPU cannot run it). */
+  precision?: Precision;
 }
 
 /**
  * One `metrics.jsonl` line: `{"epoch", "train_loss", "val_loss", "val_acc", "images_per_s",
- * "seconds"}` and then the `extra` fields (e.g. `world_size`); NaN, e.g. no validation data,
- * becomes null since JSON has no NaN.
+ * "seconds", "lr"}` and then the `extra` fields (e.g. `world_size`); NaN, e.g. no validation data,
+ * becomes null since JSON has no NaN; `lr` is the learning rate at the epoch's start.
  */
 export function metricsLine(r: EpochRecord, extra: Record<string, unknown> = {}): string {
   const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
@@ -54,6 +70,7 @@ export function metricsLine(r: EpochRecord, extra: Record<string, unknown> = {})
     val_acc: num(r.valAcc),
     images_per_s: num(r.imagesPerSec),
     seconds: num(r.seconds),
+    lr: r.lr === undefined ? null : num(r.lr),
     ...extra,
   });
 }
@@ -102,7 +119,7 @@ export function runConfigOf(state: CheckpointState, path: string): RunConfig {
 export function buildModel(state: CheckpointState, config: RunConfig, weights: Record<string, Tensor>, path: string): Classifier {
   if (!modelNames.includes(state.model)) throw new CliError(`${path}: checkpoint of unknown model '${state.model}'`);
   const model = lookupModel(state.model).create(state.modelOptions as Record<string, number>);
-  tidy(() => void model.applyInit([zeros([1, config.channels, config.resize[0], config.resize[1]])]));
+  model.materialize([1, config.channels, config.resize[0], config.resize[1]]);
   try {
     model.loadStateDict(weights);
   } catch (e) {

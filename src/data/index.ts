@@ -1,6 +1,7 @@
 /**
  * Data: Fashion-MNIST and image folders as DataModules, the DataLoader (worker threads, seeded
- * shuffles), transforms, bilinear resize, and the IDX / image readers underneath.
+ * shuffles), transforms and augmentations (torchvision's, applied in the loader's workers; their
+ * deterministic operations in `functional`), bilinear resize, and the IDX / image readers.
  */
 // The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
 import '../ops/index.js';
@@ -21,15 +22,38 @@ export {
   randomCrop,
   horizontalFlip,
   verticalFlip,
+  randomResizedCrop,
+  randomRotation,
+  randomAffine,
+  colorJitter,
+  randomErasing,
+  gaussianBlur,
+  compose,
   applyTransform,
   transformShape,
   isRandomTransform,
+  randomResizedCropParams,
+  randomErasingParams,
+  randomAffineParams,
   type Transform,
   type NormalizeTransform,
   type RandomCropTransform,
   type FlipTransform,
+  type RandomResizedCropTransform,
+  type RandomRotationTransform,
+  type RandomAffineTransform,
+  type ColorJitterTransform,
+  type RandomErasingTransform,
+  type GaussianBlurTransform,
+  type ComposeTransform,
+  type RandomResizedCropOptions,
+  type GeometricOptions,
+  type RandomAffineOptions,
+  type ColorJitterOptions,
+  type RandomErasingOptions,
   type Plane,
 } from './transforms.js';
+export * as functional from './functional.js';
 export { probeImage, decodeImage, type ImageInfo, type DecodeOptions } from './decode.js';
 export {
   BatchPreparer,

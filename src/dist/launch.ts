@@ -38,6 +38,11 @@ export function mpirunCommand(opts: MpirunOptions): string[] {
     '--oversubscribe',
     '--bind-to',
     'none',
+    // No cross-memory-attach copies between local ranks: they need ptrace rights containers often
+    // lack, and a killed peer makes them print a stray "Read -1, expected ..." line.
+    '--mca',
+    'btl_vader_single_copy_mechanism',
+    'none',
     ...(root ? ['--allow-run-as-root'] : []),
     ...opts.command,
   ];

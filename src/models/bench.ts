@@ -13,6 +13,7 @@ import { createModel, modelEntry } from './registry.js';
 import type { Batch } from '../data/loader.js';
 import type { Classifier } from '../train/classifier.js';
 import { trainStep, type OptimizerLike } from '../train/trainer.js';
+import { resolvePrecision, withPrecision, type Precision } from '../train/precision.js';
 
 /** Options of `benchTraining`. */
 export interface BenchTrainingOptions {
@@ -28,6 +29,8 @@ export interface BenchTrainingOptions {
   warmup?: number;
   /** Seed of the weights and the batch (default 0). */
   seed?: number;
+  /** 'fp32' (default) or 'bf16-mixed' (falls back to fp32 where bf16 cannot run natively; see `precision` in the result). */
+  precision?: Precision;
   /**
    * Called with the model, optimizer, batch and number of timed steps after the timing and before
    * they are freed (the bench script profiles extra steps here).
@@ -47,6 +50,10 @@ export interface BenchTrainingResult {
   seconds: number;
   /** Training images per second: steps * B / seconds. */
   imagesPerSec: number;
+  /** The precision the steps ran in. */
+  precision: Precision;
+  /** Why bf16-mixed ran in fp32 (null when it ran as asked). */
+  notice: string | null;
 }
 
 function checkInt(name: string, v: number, min: number): void {
@@ -72,12 +79,13 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
   const model = createModel(opts.model);
   const batch: Batch = { x: randn(inputShape).keep(), y: randint(0, e.numClasses, [batchSize]).keep() };
   try {
-    model.applyInit([batch.x]);
+    model.materialize([1, ...inputShape.slice(1)]);
     model.train();
     const optimizer = model.configureOptimizers();
-    for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch);
+    const { precision, notice } = resolvePrecision(opts.precision ?? 'fp32', batch.x.kernels);
+    for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch, 0, precision);
     let t0 = performance.now();
-    for (let i = 0; i < steps; i++) trainStep(model, optimizer, batch);
+    for (let i = 0; i < steps; i++) trainStep(model, optimizer, batch, 0, precision);
     let seconds = (performance.now() - t0) / 1000;
     if (seconds < minSeconds) {
       // A fast model: run steps until minSeconds have passed (a fixed count from the first estimate
@@ -85,13 +93,13 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
       steps = 0;
       t0 = performance.now();
       do {
-        trainStep(model, optimizer, batch);
+        trainStep(model, optimizer, batch, 0, precision);
         steps++;
         seconds = (performance.now() - t0) / 1000;
       } while (seconds < minSeconds);
     }
     opts.after?.({ model, optimizer, batch, steps });
-    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds };
+    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds, precision, notice };
   } finally {
     dispose(batch);
     model.zeroGrad();
@@ -101,9 +109,9 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
 }
 
 /** One trainer step that leaves the loss on the device (a GPU cannot read it synchronously). */
-function deviceStep(model: Classifier, optimizer: OptimizerLike, batch: Batch): Tensor {
+function deviceStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, precision: Precision): Tensor {
   return tidy(() => {
-    const loss = model.trainingStep(batch);
+    const loss = withPrecision(precision, () => model.trainingStep(batch));
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
@@ -138,16 +146,17 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
   const model = createModel(opts.model);
   const batch: Batch = { x: randn(inputShape).keep(), y: randint(0, e.numClasses, [batchSize]).keep() };
   try {
-    model.applyInit([batch.x]);
+    model.materialize([1, ...inputShape.slice(1)]);
     model.train();
     const optimizer = model.configureOptimizers();
-    for (let i = 0; i < warmup; i++) await settle(deviceStep(model, optimizer, batch));
+    const { precision, notice } = resolvePrecision(opts.precision ?? 'fp32', batch.x.kernels);
+    for (let i = 0; i < warmup; i++) await settle(deviceStep(model, optimizer, batch, precision));
     const t0 = performance.now();
     let seconds = 0;
     let done = 0;
     // Steps are queued without waiting for the device; only the last one is read back.
     while (done < steps || seconds < minSeconds) {
-      const loss = deviceStep(model, optimizer, batch);
+      const loss = deviceStep(model, optimizer, batch, precision);
       done++;
       if (done >= steps) {
         await settle(loss);
@@ -155,7 +164,7 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
       } else loss.dispose();
     }
     opts.after?.({ model, optimizer, batch, steps: done });
-    return { model: opts.model, inputShape, steps: done, seconds, imagesPerSec: (done * batchSize) / seconds };
+    return { model: opts.model, inputShape, steps: done, seconds, imagesPerSec: (done * batchSize) / seconds, precision, notice };
   } finally {
     dispose(batch);
     model.zeroGrad();

@@ -15,12 +15,11 @@ import {
   AdaptiveAvgPool2d,
   Flatten,
   LazyLinear,
-  initCnn,
 } from '../nn/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { cat } from '../ops/index.js';
 import { Classifier } from '../train/classifier.js';
-import { inChannelsOf, type ModelOptions } from './common.js';
+import { inChannelsOf, initWeights, type ModelOptions } from './common.js';
 
 /**
  * The lecture's `conv_block`: batch norm, ReLU, 3x3 convolution with `numChannels` outputs.
@@ -105,6 +104,8 @@ function head(numClasses: number): Sequential {
 /**
  * The lecture's `DenseNet(d2l.Classifier)`: the ResNet stem (`b1`), dense blocks `dense_blk1..4`
  * with transition layers `tran_blk1..3` halving the channels, and the `last` head.
+ * Initialized with PyTorch's default init, as the lecture's model (its `apply(init_cnn)` meets
+ * still-lazy layers); `{ init: 'xavier' }` applies Xavier to the convolution and linear weights.
  * @example new DenseNet({ lr: 0.01 }).layerSummary([1, 1, 96, 96]);
  */
 export class DenseNet extends Classifier {
@@ -143,7 +144,7 @@ export class DenseNet extends Classifier {
       }
     });
     this.net.addModule('last', head(this.numClasses));
-    this.net.apply(initCnn);
+    initWeights(this.net, opts, 'DenseNet');
   }
 }
 
@@ -237,7 +238,7 @@ export class DenseNetBC extends Classifier {
       }
     });
     this.net.addModule('last', head(this.numClasses));
-    this.net.apply(initCnn);
+    initWeights(this.net, opts, 'DenseNetBC');
   }
 }
 

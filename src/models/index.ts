@@ -1,5 +1,5 @@
 /** The model zoo: the lecture's CNNs as `Classifier`s, and the registry by CLI name. */
-export { type ModelOptions } from './common.js';
+export { type ModelOptions, type InitScheme, INIT_SCHEMES, initWeights } from './common.js';
 export { AlexNet } from './alexnet.js';
 export { VGG, vggBlock, VGG_ARCHS, type VggArch, type VggOptions } from './vgg.js';
 export { NiN, ninBlock } from './nin.js';

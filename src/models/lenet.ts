@@ -4,11 +4,12 @@
  */
 import { Sequential, LazyConv2d, Sigmoid, AvgPool2d, Flatten, LazyLinear, LazyBatchNorm2d, LazyBatchNorm1d, BatchNorm } from '../nn/index.js';
 import { Classifier } from '../train/classifier.js';
-import { inChannelsOf, type ModelOptions } from './common.js';
+import { inChannelsOf, initWeights, type ModelOptions } from './common.js';
 
 /**
  * d2l's `LeNet` (LeNet-5 with sigmoid and average pooling; padding 2 on the first convolution).
- * Like d2l, the constructor does not apply `initCnn` (`applyInit` / the registry do).
+ * Like d2l, the constructor leaves PyTorch's default init (unless `init: 'xavier'`); d2l's recipe
+ * applies Xavier with `applyInit([batch], initCnn)`.
  * @example const model = new LeNet({ lr: 0.1 }); model.applyInit([x], nn.initCnn);
  */
 export class LeNet extends Classifier {
@@ -30,6 +31,7 @@ export class LeNet extends Classifier {
       new LazyLinear(84), new Sigmoid(),
       new LazyLinear(this.numClasses),
     );
+    initWeights(this.net, opts, new.target.name);
   }
 }
 
@@ -57,6 +59,7 @@ export class BNLeNetScratch extends Classifier {
       new BatchNorm(84, 2), new Sigmoid(),
       new LazyLinear(this.numClasses),
     );
+    initWeights(this.net, opts, new.target.name);
   }
 }
 
@@ -83,5 +86,6 @@ export class BNLeNet extends Classifier {
       new Sigmoid(), new LazyLinear(84), new LazyBatchNorm1d(),
       new Sigmoid(), new LazyLinear(this.numClasses),
     );
+    initWeights(this.net, opts, new.target.name);
   }
 }

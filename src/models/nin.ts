@@ -1,7 +1,7 @@
 /** Network in Network (Lin et al. 2013) as in the lecture: NiN blocks and global average pooling. */
-import { Sequential, LazyConv2d, ReLU, MaxPool2d, Flatten, Dropout, AdaptiveAvgPool2d, initCnn } from '../nn/index.js';
+import { Sequential, LazyConv2d, ReLU, MaxPool2d, Flatten, Dropout, AdaptiveAvgPool2d } from '../nn/index.js';
 import { Classifier } from '../train/classifier.js';
-import { inChannelsOf, type ModelOptions } from './common.js';
+import { inChannelsOf, initWeights, type ModelOptions } from './common.js';
 
 /**
  * The lecture's `nin_block`: a convolution followed by two 1x1 convolutions, each with ReLU.
@@ -41,6 +41,6 @@ export class NiN extends Classifier {
       new AdaptiveAvgPool2d([1, 1]),
       new Flatten(),
     );
-    this.net.apply(initCnn);
+    initWeights(this.net, opts, 'NiN');
   }
 }

@@ -2,9 +2,8 @@
  * The model zoo by name (the CLI's names): each entry knows how to build the model and its default
  * input size, learning rate (the lecture's training setting) and number of classes.
  */
-import { initCnn } from '../nn/index.js';
 import type { Classifier } from '../train/classifier.js';
-import type { ModelOptions } from './common.js';
+import type { InitScheme, ModelOptions } from './common.js';
 import { AlexNet } from './alexnet.js';
 import { VGG, VGG_ARCHS } from './vgg.js';
 import { NiN } from './nin.js';
@@ -27,6 +26,14 @@ export interface ModelEntry {
   lr: number;
   /** Default number of classes. */
   numClasses: number;
+  /**
+   * The weights the lecture's recipe trains from: `'xavier'` when it runs
+   * `model.apply_init([first batch], init_cnn)` before training (VGG, NiN, the LeNets, ResNet),
+   * `'default'` when it does not (AlexNet and DenseNet: their constructors' `apply(init_cnn)` meets
+   * still-lazy layers and does nothing in PyTorch). `create` itself always builds with the
+   * constructor's init; the trainer (`convnet train`) applies the recipe.
+   */
+  init: InitScheme;
   /** One line for `--help` and listings. */
   description: string;
 }
@@ -36,7 +43,7 @@ function entry(
   inputSize: number,
   lr: number,
   description: string,
-  initAfter = false,
+  init: InitScheme,
 ): ModelEntry {
   const e: ModelEntry = {
     inputSize: [inputSize, inputSize],
@@ -44,11 +51,9 @@ function entry(
     lr,
     numClasses: 10,
     description,
+    init,
     create(opts: ModelOptions = {}): Classifier {
-      const m = build({ lr: e.lr, numClasses: e.numClasses, inChannels: e.inChannels, ...opts });
-      // The LeNets do not init in their constructors; the lecture's recipe runs apply_init(init_cnn).
-      if (initAfter) m.apply(initCnn);
-      return m;
+      return build({ lr: e.lr, numClasses: e.numClasses, inChannels: e.inChannels, ...opts });
     },
   };
   return e;
@@ -56,25 +61,26 @@ function entry(
 
 /** Every zoo model by its CLI name. */
 export const models: Readonly<Record<string, ModelEntry>> = Object.freeze({
-  lenet: entry((o) => new LeNet(o), 28, 0.1, "d2l's LeNet-5 (sigmoid, average pooling), 28x28", true),
-  'bnlenet-scratch': entry((o) => new BNLeNetScratch(o), 28, 0.1, 'LeNet with the from-scratch BatchNorm of the lecture, 28x28', true),
-  bnlenet: entry((o) => new BNLeNet(o), 28, 0.1, 'LeNet with LazyBatchNorm2d/1d (concise), 28x28', true),
-  alexnet: entry((o) => new AlexNet(o), 224, 0.01, 'AlexNet (d2l single-GPU version), 224x224'),
-  vgg11: entry((o) => new VGG({ ...o, arch: VGG_ARCHS.vgg11 }), 224, 0.01, 'VGG-11 (configuration A), 224x224'),
-  vgg16: entry((o) => new VGG({ ...o, arch: VGG_ARCHS.vgg16 }), 224, 0.01, 'VGG-16 (configuration D), 224x224'),
-  vgg19: entry((o) => new VGG({ ...o, arch: VGG_ARCHS.vgg19 }), 224, 0.01, 'VGG-19 (configuration E), 224x224'),
+  lenet: entry((o) => new LeNet(o), 28, 0.1, "d2l's LeNet-5 (sigmoid, average pooling), 28x28", 'xavier'),
+  'bnlenet-scratch': entry((o) => new BNLeNetScratch(o), 28, 0.1, 'LeNet with the from-scratch BatchNorm of the lecture, 28x28', 'xavier'),
+  bnlenet: entry((o) => new BNLeNet(o), 28, 0.1, 'LeNet with LazyBatchNorm2d/1d (concise), 28x28', 'xavier'),
+  alexnet: entry((o) => new AlexNet(o), 224, 0.01, 'AlexNet (d2l single-GPU version), 224x224', 'default'),
+  vgg11: entry((o) => new VGG({ ...o, arch: VGG_ARCHS.vgg11 }), 224, 0.01, 'VGG-11 (configuration A), 224x224', 'xavier'),
+  vgg16: entry((o) => new VGG({ ...o, arch: VGG_ARCHS.vgg16 }), 224, 0.01, 'VGG-16 (configuration D), 224x224', 'xavier'),
+  vgg19: entry((o) => new VGG({ ...o, arch: VGG_ARCHS.vgg19 }), 224, 0.01, 'VGG-19 (configuration E), 224x224', 'xavier'),
   'vgg11-slim': entry(
     (o) => new VGG({ ...o, arch: VGG_ARCHS['vgg11-slim'] }),
     224,
     0.01,
     "the lecture's slim VGG-11, arch ((1,16),(1,32),(2,64),(2,128),(2,128)), 224x224",
+    'xavier',
   ),
-  nin: entry((o) => new NiN(o), 224, 0.05, 'Network in Network, 224x224'),
-  densenet: entry((o) => new DenseNet(o), 96, 0.01, "the lecture's DenseNet (64 channels, growth 32, arch (4,4,4,4)), 96x96"),
-  densenet121: entry(densenet121, 96, 0.01, 'DenseNet-121 (Table 1: bottleneck + compression), 96x96'),
-  densenet169: entry(densenet169, 96, 0.01, 'DenseNet-169 (Table 1: bottleneck + compression), 96x96'),
-  densenet201: entry(densenet201, 96, 0.01, 'DenseNet-201 (Table 1: bottleneck + compression), 96x96'),
-  resnet18: entry((o) => new ResNet18(o), 96, 0.01, "d2l's ResNet-18, 96x96"),
+  nin: entry((o) => new NiN(o), 224, 0.05, 'Network in Network, 224x224', 'xavier'),
+  densenet: entry((o) => new DenseNet(o), 96, 0.01, "the lecture's DenseNet (64 channels, growth 32, arch (4,4,4,4)), 96x96", 'default'),
+  densenet121: entry(densenet121, 96, 0.01, 'DenseNet-121 (Table 1: bottleneck + compression), 96x96', 'default'),
+  densenet169: entry(densenet169, 96, 0.01, 'DenseNet-169 (Table 1: bottleneck + compression), 96x96', 'default'),
+  densenet201: entry(densenet201, 96, 0.01, 'DenseNet-201 (Table 1: bottleneck + compression), 96x96', 'default'),
+  resnet18: entry((o) => new ResNet18(o), 96, 0.01, "d2l's ResNet-18, 96x96", 'xavier'),
 });
 
 /** The zoo's names, in listing order. */

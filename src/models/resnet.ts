@@ -1,9 +1,9 @@
 /** d2l's ResNet (He et al. 2016): residual blocks and ResNet-18, for 96x96 inputs by default. */
-import { Module, Sequential, LazyConv2d, LazyBatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, LazyLinear, initCnn } from '../nn/index.js';
+import { Module, Sequential, LazyConv2d, LazyBatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, LazyLinear } from '../nn/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { relu } from '../ops/index.js';
 import { Classifier } from '../train/classifier.js';
-import { inChannelsOf, type ModelOptions } from './common.js';
+import { inChannelsOf, initWeights, type ModelOptions } from './common.js';
 
 /** Options of `Residual`. */
 export interface ResidualOptions {
@@ -92,7 +92,7 @@ export class ResNet extends Classifier {
       this.net.addModule(`b${i + 2}`, this.block(numResiduals, numChannels, i === 0));
     });
     this.net.addModule('last', new Sequential(new AdaptiveAvgPool2d([1, 1]), new Flatten(), new LazyLinear(this.numClasses)));
-    this.net.apply(initCnn);
+    initWeights(this.net, opts, 'ResNet');
   }
 }
 

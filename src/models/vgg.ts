@@ -1,7 +1,7 @@
 /** The VGG family (Simonyan & Zisserman 2014) as in the lecture: blocks of 3x3 convolutions. */
-import { Sequential, LazyConv2d, ReLU, MaxPool2d, Flatten, LazyLinear, Dropout, initCnn, type Module } from '../nn/index.js';
+import { Sequential, LazyConv2d, ReLU, MaxPool2d, Flatten, LazyLinear, Dropout, type Module } from '../nn/index.js';
 import { Classifier } from '../train/classifier.js';
-import { inChannelsOf, type ModelOptions } from './common.js';
+import { inChannelsOf, initWeights, type ModelOptions } from './common.js';
 
 /** A VGG architecture: one `[numConvs, outChannels]` pair per block. */
 export type VggArch = readonly (readonly [number, number])[];
@@ -62,6 +62,6 @@ export class VGG extends Classifier {
       new LazyLinear(4096), new ReLU(), new Dropout(0.5),
       new LazyLinear(this.numClasses),
     );
-    this.net.apply(initCnn);
+    initWeights(this.net, opts, 'VGG');
   }
 }

@@ -72,8 +72,11 @@ function toBackend(t: Tensor, like: Tensor): Tensor {
 /**
  * The lecture's scratch `BatchNorm` module. `numDims` is 2 for a fully connected layer (shapes
  * `[1, C]`) and 4 for a convolutional one (`[1, C, 1, 1]`). `gamma` (ones) and `beta` (zeros) are
- * Parameters; `movingMean` (zeros) and `movingVar` (ones) are plain tensors (not in `stateDict`,
- * as in the lecture) replaced after each training forward, the old ones disposed.
+ * Parameters; the moving mean (zeros) and moving variance (ones) are buffers named `moving_mean` /
+ * `moving_var` (the lecture's attribute names), replaced after each training forward, the old ones
+ * disposed. Unlike the lecture's Python class (plain attributes, absent from PyTorch's
+ * `state_dict()`), they are part of `stateDict()`: a saved model, a checkpoint and `--resume` keep
+ * them, so a trained model predicts with its own statistics, not with 0 and 1.
  * @example
  * const net = new nn.Sequential(new nn.LazyConv2d(6, { kernelSize: 5 }), new nn.BatchNorm(6, 4), new nn.Sigmoid());
  */
@@ -82,10 +85,6 @@ export class BatchNorm extends Module {
   gamma: Parameter;
   /** Shift, zeros of the same shape. */
   beta: Parameter;
-  /** Moving mean (not a parameter or buffer). */
-  movingMean: Tensor;
-  /** Moving (biased) variance (not a parameter or buffer). */
-  movingVar: Tensor;
   /** Channels (C). */
   readonly numFeatures: number;
   /** 2 (fully connected) or 4 (convolutional). */
@@ -102,8 +101,26 @@ export class BatchNorm extends Module {
     this.gamma = new Parameter(ones(shape));
     this.beta = new Parameter(zeros(shape));
     // The variables that are not model parameters are initialized to 0 and 1
-    this.movingMean = zeros(shape).keep();
-    this.movingVar = ones(shape).keep();
+    this.registerBuffer('moving_mean', zeros(shape));
+    this.registerBuffer('moving_var', ones(shape));
+  }
+
+  /** Moving mean (the `moving_mean` buffer). */
+  get movingMean(): Tensor {
+    return this.buffer('moving_mean')!;
+  }
+
+  /** Moving (biased) variance (the `moving_var` buffer). */
+  get movingVar(): Tensor {
+    return this.buffer('moving_var')!;
+  }
+
+  /** Replaces buffer `name` by `t` (kept), disposing the old tensor unless it is `t`. */
+  #replace(name: 'moving_mean' | 'moving_var', t: Tensor): void {
+    const old = this.buffer(name)!;
+    if (t === old) return;
+    this.registerBuffer(name, t);
+    old.dispose();
   }
 
   override forward(X: Tensor): Tensor {
@@ -112,29 +129,14 @@ export class BatchNorm extends Module {
     if (X.shape[1] !== this.numFeatures) throw new Error(`${name}: input has ${X.shape[1]} channels (input ${fmt(X.shape)})`);
     // If X is on another backend, move movingMean and movingVar there
     if (this.movingMean.kernels !== X.kernels) {
-      const [m, v] = [toBackend(this.movingMean, X).keep(), toBackend(this.movingVar, X).keep()];
-      this.movingMean.dispose();
-      this.movingVar.dispose();
-      [this.movingMean, this.movingVar] = [m, v];
+      this.#replace('moving_mean', toBackend(this.movingMean, X));
+      this.#replace('moving_var', toBackend(this.movingVar, X));
     }
     // Save the updated movingMean and movingVar
     const [Y, mm, mv] = batchNorm(X, this.gamma, this.beta, this.movingMean, this.movingVar, 1e-5, 0.1);
-    if (mm !== this.movingMean) {
-      this.movingMean.dispose();
-      this.movingMean = mm.keep();
-    }
-    if (mv !== this.movingVar) {
-      this.movingVar.dispose();
-      this.movingVar = mv.keep();
-    }
+    this.#replace('moving_mean', mm);
+    this.#replace('moving_var', mv);
     return Y;
-  }
-
-  /** Frees gamma, beta and the moving statistics (through `dispose()`). */
-  protected override releaseResources(): void {
-    super.releaseResources();
-    this.movingMean.dispose();
-    this.movingVar.dispose();
   }
 
   override extraRepr(): string {

@@ -5,7 +5,7 @@
  * @example
  * import { nn } from 'convnet';
  * const net = new nn.Sequential(new nn.LazyConv2d(6, { kernelSize: 5 }), new nn.ReLU(), new nn.Flatten(), new nn.LazyLinear(10));
- * net.apply(nn.initCnn);
+ * net.apply(nn.xavierInitCnn);
  */
 export { Parameter } from './parameter.js';
 export {
@@ -34,5 +34,5 @@ export { Flatten, type FlattenOptions } from './layers/flatten.js';
 export type { IntPair } from './layers/util.js';
 export { batchNorm, BatchNorm } from './batch-norm-scratch.js';
 export * as init from './init.js';
-export { initCnn } from './init-cnn.js';
+export { initCnn, xavierInitCnn } from './init-cnn.js';
 export type { Nonlinearity, FanMode, KaimingOptions, FillOptions } from './init.js';

@@ -1,8 +1,9 @@
 /**
  * Parameter initialization, as `torch.nn.init`: every function fills its tensor in place (through
  * `Tensor.assign`) and returns it. Called on a lazy layer's still-uninitialized parameter, the fill is
- * remembered and runs right after the layer materializes (after its default init), so
- * `net.apply(initCnn)` on a fresh lazy model works (d2l's version silently does nothing there).
+ * remembered and runs right after the layer materializes (after its default init) — PyTorch raises
+ * there instead. `initCnn` follows d2l's `init_cnn` exactly and skips still-lazy layers (see there);
+ * `xavierInitCnn` is the variant that also reaches them.
  */
 import { Tensor } from '../tensor/tensor.js';
 import { hostArrayOf, isFloat } from '../tensor/dtype.js';

@@ -155,7 +155,7 @@ export class Parameter extends Tensor {
   /**
    * Runs `fn(this)` now when the parameter has a shape, or remembers it until the lazy layer
    * materializes (after its default init). The `nn.init` functions go through this, so
-   * `net.apply(initCnn)` on still-lazy layers is not lost.
+   * `net.apply(xavierInitCnn)` on still-lazy layers is not lost.
    * @example p.whenMaterialized((w) => nn.init.xavierUniform(w));
    */
   whenMaterialized(fn: (p: Parameter) => void): void {

@@ -60,7 +60,7 @@ const crossEntropyOp = defineOp({
       throw new Error(`crossEntropy: target must have shape [${N}] for logits ${fmt(logits.shape)}, got ${fmt(target.shape)}`);
     }
     const eps = opts.labelSmoothing ?? 0;
-    if (!(eps >= 0 && eps <= 1)) throw new Error(`crossEntropy: labelSmoothing must be in [0, 1], got ${eps}`);
+    if (!(eps >= 0 && eps <= 1)) throw new Error(`crossEntropy: labelSmoothing must be a number in [0, 1], got ${eps}`);
     const params: CEParams = { shape: [N, C], reduction, eps };
     return { inputs: [logits, target], params, shape: reduction === 'none' ? [N] : [], fixed: [1] };
   },

@@ -10,7 +10,7 @@ export interface AdamHyper {
   betas: [number, number];
   /** Added to the denominator (default 1e-8). */
   eps: number;
-  /** L2 penalty added to the gradient (default 0; not decoupled, as torch.optim.Adam). */
+  /** Weight decay: an L2 term added to the gradient in `Adam`, decoupled in `AdamW`. */
   weightDecay: number;
   /** Maximize the objective instead (default false). */
   maximize: boolean;
@@ -29,7 +29,11 @@ export interface AdamOptions extends Partial<AdamHyper> {
  * @example const opt = new Adam({ params: net.parameters(), lr: 1e-3 });
  */
 export class Adam extends Optimizer<AdamHyper> {
+  /** Decoupled weight decay (AdamW's p ← p·(1 − lr·weightDecay)) instead of the L2 gradient term. */
+  protected readonly decoupled: boolean = false;
+
   constructor(opts: AdamOptions) {
+    const name = new.target.name;
     const defaults: AdamHyper = {
       lr: opts.lr ?? 1e-3,
       betas: opts.betas ?? [0.9, 0.999],
@@ -37,16 +41,11 @@ export class Adam extends Optimizer<AdamHyper> {
       weightDecay: opts.weightDecay ?? 0,
       maximize: opts.maximize ?? false,
     };
-    if (!(defaults.lr >= 0)) throw new Error(`Adam: invalid learning rate ${defaults.lr}`);
-    if (!(defaults.eps >= 0)) throw new Error(`Adam: invalid eps ${defaults.eps}`);
-    for (const b of defaults.betas) if (!(b >= 0 && b < 1)) throw new Error(`Adam: invalid beta ${b} (must be in [0, 1))`);
-    if (!(defaults.weightDecay >= 0)) throw new Error(`Adam: invalid weightDecay ${defaults.weightDecay}`);
-    super('Adam', opts.params, defaults);
-  }
-
-  /** Decoupled weight decay (AdamW) instead of the L2 term (Adam). */
-  protected get decoupled(): boolean {
-    return false;
+    if (!(defaults.lr >= 0)) throw new Error(`${name}: invalid learning rate ${defaults.lr}`);
+    if (!(defaults.eps >= 0)) throw new Error(`${name}: invalid eps ${defaults.eps}`);
+    for (const b of defaults.betas) if (!(b >= 0 && b < 1)) throw new Error(`${name}: invalid beta ${b} (must be in [0, 1))`);
+    if (!(defaults.weightDecay >= 0)) throw new Error(`${name}: invalid weightDecay ${defaults.weightDecay}`);
+    super(name, opts.params, defaults);
   }
 
   /**

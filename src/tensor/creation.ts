@@ -3,7 +3,7 @@
  * (`arange`) and seeded random numbers (`rand`, `randn`). Tensors are created on the current
  * backend (see `setBackend`).
  */
-import type { DType, HostArray, Shape } from '../backend/kernels.js';
+import type { DType, HostArray, Kernels, Shape } from '../backend/kernels.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor } from './tensor.js';
 import { checkShape, fmt, numel } from './shape.js';
@@ -93,9 +93,18 @@ export function tensor(
   return fromOwnedHost(flat, shape, dtype, opts);
 }
 
-/** A tensor of a host array nobody else holds (no defensive copy: large copies page-fault). */
-function fromOwnedHost(flat: HostArray, shape: number[], dtype: DType, opts?: CreateOptions): Tensor {
+/** The current backend, after checking that it stores `dtype` (one line naming both otherwise). */
+function backendFor(op: string, dtype: DType): Kernels {
   const k = getBackend();
+  if (!k.dtypes.fromHost.includes(dtype)) {
+    throw new Error(`${op}: the '${k.name}' backend has no ${dtype} tensors (it has ${k.dtypes.fromHost.join(', ')})`);
+  }
+  return k;
+}
+
+/** A tensor of a host array nobody else holds (no defensive copy: large copies page-fault). */
+function fromOwnedHost(flat: HostArray, shape: number[], dtype: DType, opts?: CreateOptions, op = 'tensor'): Tensor {
+  const k = backendFor(op, dtype);
   return finish(new Tensor(k.fromHost(flat, shape, dtype), shape, dtype, k), opts);
 }
 
@@ -106,7 +115,7 @@ function fromOwnedHost(flat: HostArray, shape: number[], dtype: DType, opts?: Cr
 export function full(shape: Shape, value: number, opts?: CreateOptions): Tensor {
   const s = checkShape(shape, 'full');
   const dtype = checkDType('full', opts?.dtype ?? 'float32');
-  const k = getBackend();
+  const k = backendFor('full', dtype);
   return finish(new Tensor(k.full(s, dtype, value), s, dtype, k), opts);
 }
 

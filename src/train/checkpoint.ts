@@ -45,6 +45,8 @@ export interface CheckpointState {
   generator: number[];
   /** The training loader's shuffle generator state, or null when the data has none. */
   dataGenerator: number[] | null;
+  /** The learning-rate schedule's `stateDict()` (JSON values), or null / absent without one. */
+  scheduler?: Record<string, unknown> | null;
   /** Anything else the caller wants back (CLI arguments, ...), as JSON values. */
   extra: Record<string, unknown>;
 }
@@ -96,6 +98,9 @@ export function saveCheckpoint(path: string, model: Module, state: CheckpointSta
   if (!isGeneratorState(state.generator)) throw new Error(`${where}: state.generator must be a generator state (5 numbers from getState())`);
   if (state.dataGenerator !== null && !isGeneratorState(state.dataGenerator)) {
     throw new Error(`${where}: state.dataGenerator must be a generator state (5 numbers) or null`);
+  }
+  if (state.scheduler !== undefined && state.scheduler !== null && !isPlainObject(state.scheduler)) {
+    throw new Error(`${where}: state.scheduler must be a scheduler's stateDict() or null`);
   }
   const optim = state.optimizer;
   if (!isPlainObject(optim) || !Array.isArray(optim.paramGroups) || !isPlainObject(optim.state)) {
@@ -175,6 +180,7 @@ export function loadCheckpoint(path: string): { weights: Record<string, Tensor>;
   if (!isGeneratorState(s.generator)) bad(`state.generator must be a generator state (5 numbers)`);
   if (s.dataGenerator !== null && !isGeneratorState(s.dataGenerator)) bad(`state.dataGenerator must be a generator state (5 numbers) or null`);
   if (!isPlainObject(s.extra)) bad(`state.extra must be an object`);
+  if (s.scheduler !== undefined && s.scheduler !== null && !isPlainObject(s.scheduler)) bad(`state.scheduler must be an object (a scheduler's stateDict()) or null`);
   const o = s.optimizer;
   if (!isPlainObject(o) || !isPlainObject(o.state) || !Array.isArray(o.paramGroups)) bad(`state.optimizer must be { state, paramGroups }`);
   const optim = o as { state: Record<string, unknown>; paramGroups: unknown[] };
@@ -217,6 +223,7 @@ export function loadCheckpoint(path: string): { weights: Record<string, Tensor>;
     optimizer: { state: optimState, paramGroups: optim.paramGroups as OptimizerStateDict['paramGroups'] },
     generator: s.generator as number[],
     dataGenerator: s.dataGenerator as number[] | null,
+    scheduler: (s.scheduler as Record<string, unknown> | null | undefined) ?? null,
     extra: s.extra as Record<string, unknown>,
   };
   return { weights, state };

@@ -7,7 +7,7 @@ import { Module } from '../nn/module.js';
 import { SGD } from '../optim/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
-import { randn } from '../tensor/creation.js';
+import { randn, zeros } from '../tensor/creation.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { crossEntropy, opFlops, withOpTracer } from '../ops/index.js';
 
@@ -17,6 +17,8 @@ export interface ClassifierOptions {
   lr?: number;
   /** Number of output classes (default 10). */
   numClasses?: number;
+  /** Label smoothing of the cross-entropy loss, in [0, 1) (default 0; PyTorch's `label_smoothing`). */
+  labelSmoothing?: number;
 }
 
 import type { Batch } from '../data/loader.js';
@@ -90,11 +92,17 @@ export class Classifier extends Module {
   lr: number;
   /** Number of classes the last layer predicts. */
   numClasses: number;
+  /** Label smoothing ε of `loss` (0: plain cross-entropy). */
+  labelSmoothing: number;
 
   constructor(opts: ClassifierOptions = {}) {
     super();
     this.lr = opts.lr ?? 0.1;
     this.numClasses = opts.numClasses ?? 10;
+    this.labelSmoothing = opts.labelSmoothing ?? 0;
+    if (!(this.labelSmoothing >= 0 && this.labelSmoothing < 1)) {
+      throw new Error(`${new.target.name}: labelSmoothing must be in [0, 1), got ${opts.labelSmoothing}`);
+    }
     if (!(this.lr > 0) || !Number.isFinite(this.lr)) throw new Error(`${new.target.name}: lr must be a positive number, got ${opts.lr}`);
     if (!Number.isInteger(this.numClasses) || this.numClasses < 1) {
       throw new Error(`${new.target.name}: numClasses must be a positive integer, got ${opts.numClasses}`);
@@ -115,9 +123,13 @@ export class Classifier extends Module {
     return this.body.call(x);
   }
 
-  /** Mean cross-entropy between logits `yHat` [B, numClasses] and int32 labels `y` [B]. */
+  /**
+   * Mean cross-entropy between logits `yHat` [B, numClasses] and int32 labels `y` [B], with the
+   * model's `labelSmoothing` (also in validation, as a PyTorch criterion built with it).
+   */
   loss(yHat: Tensor, y: Tensor): Tensor {
-    return crossEntropy(yHat.reshape([-1, yHat.shape[yHat.ndim - 1]!]), y.reshape([-1]));
+    const opts = this.labelSmoothing > 0 ? { labelSmoothing: this.labelSmoothing } : {};
+    return crossEntropy(yHat.reshape([-1, yHat.shape[yHat.ndim - 1]!]), y.reshape([-1]), opts);
   }
 
   /**
@@ -147,19 +159,34 @@ export class Classifier extends Module {
   }
 
   /**
-   * d2l's `apply_init`: one forward on `inputs` (materializing the lazy layers, under `noGrad`, in
-   * eval mode so no statistics move), then `this.net.apply(init)` when `init` is given.
+   * d2l's `apply_init`, exactly: one forward on `inputs` in the model's current mode with gradients
+   * on — a fresh model is in training mode, so BatchNorm layers update their running statistics
+   * from this batch and Dropout draws masks, as in PyTorch — then `this.net.apply(init)` when `init`
+   * is given (on materialized layers: the forward has just materialized the lazy ones). Nothing the
+   * forward creates survives it. To only give lazy layers their shapes, use `materialize`.
    * @example model.applyInit([batch.x], nn.initCnn);
    */
   applyInit(inputs: Tensor[], init?: (m: Module) => void): this {
-    const wasTraining = this.training;
+    tidy(() => void (this.forward as (...xs: Tensor[]) => Tensor).apply(this, inputs));
+    if (init !== undefined) this.body.apply(init);
+    return this;
+  }
+
+  /**
+   * Materializes the lazy layers with one forward on zeros of `inputShape` (e.g. `[1, 1, 28, 28]`),
+   * in eval mode under `noGrad`, so that nothing but the parameters' shapes and their default init
+   * happens: no BatchNorm statistic moves, no Dropout mask is drawn. Restores the training flags.
+   * For loading a checkpoint into a fresh model, or inspecting its parameters before training.
+   * @example createModel('alexnet').materialize([1, 1, 224, 224]).loadStateDict(weights);
+   */
+  materialize(inputShape: readonly number[]): this {
+    const flags = this.modules().map((m) => m.training);
     this.eval();
     try {
-      tidy(() => noGrad(() => void this.call(...inputs)));
+      tidy(() => noGrad(() => void this.forward(zeros(inputShape))));
     } finally {
-      this.train(wasTraining);
+      this.modules().forEach((m, i) => (m.training = flags[i]!));
     }
-    if (init !== undefined) this.body.apply(init);
     return this;
   }
 

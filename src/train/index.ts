@@ -28,5 +28,9 @@ export {
   type DataModuleLike,
   type BatchSource,
   type DataParallelHooks,
+  type SchedulerLike,
+  type SchedulerInterval,
+  type CurvePoint,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
+export { PRECISIONS, resolvePrecision, withPrecision, type Precision, type ResolvedPrecision } from './precision.js';

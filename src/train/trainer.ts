@@ -10,6 +10,9 @@ import { tidy } from '../tensor/scope.js';
 import { defaultGenerator, manualSeed } from '../tensor/random.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { stack } from '../ops/index.js';
+import { getBackend } from '../backend/index.js';
+import type { Kernels } from '../backend/kernels.js';
+import { resolvePrecision, withPrecision, type Precision } from './precision.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { Batch, Classifier } from './classifier.js';
 
@@ -34,6 +37,28 @@ export interface DataModuleLike {
   /** A pass over the validation set. */
   valLoader(): BatchSource;
 }
+
+/** What the trainer needs of a learning-rate schedule (`optim.StepLR`, `optim.OneCycleLR`, ...). */
+export interface SchedulerLike {
+  /** Advances the schedule (sets the optimizer's lr for the next epoch or batch). */
+  step(): void;
+}
+
+/** When the trainer steps a schedule: after every epoch (PyTorch's usual loop) or after every batch (`OneCycleLR`). */
+export type SchedulerInterval = 'epoch' | 'step';
+
+/**
+ * One point of the training-loss curve drawn within epochs (d2l's ProgressBoard): the mean loss of
+ * a group of consecutive batches, at the mean of their positions in fractional epochs (batch b of
+ * N, 0-based, of epoch e sits at e − 1 + b / N, d2l's `train_batch_idx / num_train_batches`).
+ */
+export interface CurvePoint {
+  /** Fractional epoch (0 = the start of training). */
+  epoch: number;
+  /** Mean training loss of the group's batches (unweighted, as d2l). */
+  loss: number;
+}
+
 
 /**
  * What data-parallel training plugs into `fit` (`dist.DistributedDataParallel` implements it): each
@@ -76,6 +101,17 @@ export interface TrainerOptions {
   logEvery?: number;
   /** Data-parallel training over several processes (see `DataParallelHooks`). */
   dataParallel?: DataParallelHooks;
+  /**
+   * Points of the within-epoch training-loss curve per epoch (default 2, d2l's
+   * `plot_train_per_epoch`): each is the mean loss of ⌊batches / plotTrainPerEpoch⌋ consecutive
+   * batches (the epoch's last point takes the remainder too). See `EpochRecord.trainCurve`.
+   */
+  plotTrainPerEpoch?: number;
+  /**
+   * 'fp32' (default) or 'bf16-mixed' (PyTorch's CPU autocast to bfloat16, float32 master weights and
+   * optimizer state). Where bf16 cannot run natively, fit says so in one line and trains in fp32.
+   */
+  precision?: Precision;
 }
 
 /** One epoch's results. */
@@ -96,6 +132,10 @@ export interface EpochRecord {
   trainImages: number;
   /** Wall time of the training part, seconds. */
   trainSeconds: number;
+  /** Learning rate (of the first parameter group) at the start of the epoch, when the optimizer has one. */
+  lr?: number;
+  /** The epoch's points of the within-epoch training-loss curve (`TrainerOptions.plotTrainPerEpoch`). */
+  trainCurve?: CurvePoint[];
 }
 
 /** Progress, every `logEvery` training batches (and at the end of each epoch). */
@@ -114,6 +154,10 @@ export interface BatchEvent {
   elapsed: number;
   /** Throughput so far in this epoch. */
   imagesPerSec: number;
+  /** The learning rate the event's last batch was trained with (NaN when unknown). */
+  lr: number;
+  /** The running epoch's training-curve points so far (live; copy it to keep it). */
+  curve: readonly CurvePoint[];
 }
 
 /** Emitted after each epoch's validation. */
@@ -137,6 +181,8 @@ export interface EpochEndContext {
   epoch: number;
   /** The optimizer being trained with (for `stateDict()` in a checkpoint). */
   optimizer: OptimizerLike;
+  /** The schedule (already stepped for this epoch), or null. */
+  scheduler: SchedulerLike | null;
 }
 
 /** Options of one `fit` call; all of them serve resuming an interrupted run. */
@@ -158,6 +204,14 @@ export interface FitOptions {
    * called for an epoch that ended in a `NonFiniteLossError`.
    */
   onEpochEnd?: (record: EpochRecord, ctx: EpochEndContext) => void | Promise<void>;
+  /**
+   * A learning-rate schedule of `optimizer`, stepped after every epoch (after validation, before
+   * `onEpochEnd`, as PyTorch's usual loop) or, with `schedulerInterval: 'step'`, after every
+   * optimizer step. Restore its `stateDict` too when resuming.
+   */
+  scheduler?: SchedulerLike;
+  /** `'epoch'` (default) or `'step'` (per batch, e.g. `OneCycleLR`). */
+  schedulerInterval?: SchedulerInterval;
 }
 
 /**
@@ -213,8 +267,8 @@ export function clipGradNorm(params: readonly Parameter[] | readonly Tensor[], m
  * synchronously: CPU backends; the Trainer itself reads losses in bulk). Nothing created by the
  * step survives it (the batch itself is the caller's).
  */
-export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, gradientClipVal = 0): number {
-  const loss = lossStep(model, optimizer, batch, gradientClipVal, null);
+export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Batch, gradientClipVal = 0, precision: Precision = 'fp32'): number {
+  const loss = lossStep(model, optimizer, batch, gradientClipVal, null, undefined, precision);
   const v = loss.item();
   loss.dispose();
   return v;
@@ -232,9 +286,10 @@ function lossStep(
   gradientClipVal: number,
   check: ((loss: Tensor) => void) | null,
   parallel?: DataParallelHooks,
+  precision: Precision = 'fp32',
 ): Tensor {
   return tidy(() => {
-    const loss = model.trainingStep(batch);
+    const loss = withPrecision(precision, () => model.trainingStep(batch));
     check?.(loss);
     optimizer.zeroGrad();
     loss.backward();
@@ -243,6 +298,12 @@ function lossStep(
     optimizer.step();
     return loss.detach();
   });
+}
+
+/** The backend a model computes on (its first parameter's; the current one for a model without parameters). */
+function backendOf(model: Classifier): Kernels {
+  const p = model.parameters().find((t) => t.isMaterialized);
+  return p?.kernels ?? getBackend();
 }
 
 /** The learning rate to report: the optimizer's `lr` when it has one, else the model's. */
@@ -312,6 +373,64 @@ export function formatEpoch(r: EpochRecord): string {
 }
 
 /**
+ * Groups an epoch's batch losses into `CurvePoint`s: `perEpoch` groups of ⌊N / perEpoch⌋ batches
+ * (the last group also takes the remainder), so points never straddle epochs. When the number of
+ * batches N is unknown, the points are made at the end of the epoch from the count seen.
+ */
+class CurveBuilder {
+  readonly points: CurvePoint[] = [];
+  #losses: number[] = [];
+  #group: number[] = [];
+  #seen = 0;
+
+  constructor(
+    private readonly epoch: number,
+    private readonly numBatches: number | null,
+    private readonly perEpoch: number,
+  ) {}
+
+  #flush(first: number, losses: number[], n: number): void {
+    const k = losses.length;
+    // Positions (epoch - 1) + b / n for b = first .. first + k - 1: their mean is at first + (k - 1) / 2.
+    const x = this.epoch - 1 + (first + (k - 1) / 2) / n;
+    this.points.push({ epoch: x, loss: losses.reduce((a, b) => a + b, 0) / k });
+  }
+
+  add(loss: number): void {
+    this.#seen++;
+    const n = this.numBatches;
+    if (n === null) {
+      this.#losses.push(loss);
+      return;
+    }
+    this.#group.push(loss);
+    const size = Math.max(1, Math.floor(n / this.perEpoch));
+    // The first perEpoch - 1 full groups are points; the last group takes the rest of the epoch.
+    if (this.#group.length >= size && this.points.length < this.perEpoch - 1) {
+      this.#flush(this.#seen - this.#group.length, this.#group, n);
+      this.#group = [];
+    }
+  }
+
+  finish(): CurvePoint[] {
+    if (this.numBatches === null) {
+      const n = this.#seen;
+      const size = Math.max(1, Math.floor(n / this.perEpoch));
+      for (let start = 0; start < n; ) {
+        const end = this.points.length >= this.perEpoch - 1 ? n : start + size;
+        this.#flush(start, this.#losses.slice(start, end), n);
+        start = end;
+      }
+    } else if (this.#group.length > 0) {
+      // The epoch ended early (fewer batches than announced) or its last group: flush it.
+      this.#flush(this.#seen - this.#group.length, this.#group, Math.max(this.numBatches, this.#seen));
+    }
+    return [...this.points];
+  }
+}
+
+
+/**
  * d2l's `Trainer`. Emits `'batch'` (progress), `'epoch'` (an `EpochRecord`) and `'end'` events;
  * `onEvent` receives all of them.
  * @example
@@ -328,6 +447,8 @@ export class Trainer extends EventEmitter {
   readonly seed: number | undefined;
   /** The optimizer of the last `fit` (from `model.configureOptimizers()`). */
   optimizer: OptimizerLike | null = null;
+  /** The precision the last `fit` trained in (bf16-mixed falls back to fp32 where it cannot run). */
+  precision: Precision = 'fp32';
   readonly #opts: TrainerOptions;
   readonly #logEvery: number;
 
@@ -342,6 +463,8 @@ export class Trainer extends EventEmitter {
       const v = opts[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`Trainer: ${k} must be a non-negative integer, got ${v}`);
     }
+    const ppe = opts.plotTrainPerEpoch;
+    if (ppe !== undefined && !(Number.isInteger(ppe) && ppe >= 1)) throw new Error(`Trainer: plotTrainPerEpoch must be a positive integer, got ${ppe}`);
     const logEvery = opts.logEvery ?? 20;
     if (!Number.isInteger(logEvery) || logEvery < 1) throw new Error(`Trainer: logEvery must be a positive integer, got ${opts.logEvery}`);
     this.#logEvery = logEvery;
@@ -385,6 +508,18 @@ export class Trainer extends EventEmitter {
     const parallel = this.#opts.dataParallel;
     // Every process trains on equal shards (the sampler pads), so the world's count is ours times its size.
     const world = parallel?.worldSize ?? 1;
+    const scheduler = opts.scheduler ?? null;
+    const driven = (scheduler as { optimizer?: unknown } | null)?.optimizer;
+    if (driven !== undefined && driven !== optimizer) {
+      throw new Error('Trainer.fit: the scheduler drives another optimizer than the one trained with; pass its optimizer as FitOptions.optimizer');
+    }
+    const interval = opts.schedulerInterval ?? 'epoch';
+    if (interval !== 'epoch' && interval !== 'step') throw new Error(`Trainer.fit: schedulerInterval must be 'epoch' or 'step', got '${String(interval)}'`);
+    const perEpoch = this.#opts.plotTrainPerEpoch ?? 2;
+    const resolved = resolvePrecision(this.#opts.precision ?? 'fp32', backendOf(model));
+    const precision = resolved.precision;
+    this.precision = precision;
+    if (resolved.notice !== null) (log ?? ((l: string) => console.warn(l)))(`convnet: ${resolved.notice}`);
     const records: EpochRecord[] = [...(opts.records ?? [])];
     for (let epoch = startEpoch + 1; epoch <= this.maxEpochs; epoch++) {
       const t0 = performance.now();
@@ -395,8 +530,10 @@ export class Trainer extends EventEmitter {
       let lossSum = 0;
       let images = 0;
       let batchIndex = 0;
-      // Losses not read back yet (detached scalars) with their batch sizes, read in bulk.
-      let pending: { loss: Tensor; n: number; batch: number }[] = [];
+      const epochLr = currentLr(optimizer, model);
+      const curve = new CurveBuilder(epoch, numBatches, perEpoch);
+      // Losses not read back yet (detached scalars) with their batch sizes and learning rates, read in bulk.
+      let pending: { loss: Tensor; n: number; batch: number; lr: number }[] = [];
       const readPending = async (): Promise<void> => {
         if (pending.length === 0) return;
         const batch = pending;
@@ -411,29 +548,41 @@ export class Trainer extends EventEmitter {
         let count = 0;
         batch.forEach((p, i) => {
           const v = values[i]!;
-          if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, p.batch, v, currentLr(optimizer, model));
+          if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, p.batch, v, p.lr);
           sum += v * p.n;
           count += p.n;
+          curve.add(v);
         });
         lossSum += sum;
         const elapsed = (performance.now() - t0) / 1000;
         const last = batch[batch.length - 1]!.batch;
-        this.#emit({ type: 'batch', epoch, batch: last, numBatches, loss: sum / count, images, elapsed, imagesPerSec: images / elapsed });
+        const lr = batch[batch.length - 1]!.lr;
+        this.#emit({ type: 'batch', epoch, batch: last, numBatches, loss: sum / count, images, elapsed, imagesPerSec: images / elapsed, lr, curve: curve.points });
       };
       try {
         await forEachBatch(loader, limitTrain, async (batch) => {
           const n = batch.x.shape[0]!;
           batchIndex++;
           const due = batchIndex % logEvery === 0 || batchIndex === numBatches;
-          const loss = lossStep(model, optimizer, batch, this.gradientClipVal, (l) => {
-            // On a read-back, check this batch's loss before its update (CPU backends read it
-            // synchronously; a GPU backend checks it with the others, after the update).
-            if (!due || l.kernels.toHost === undefined) return;
-            const v = l.item();
-            if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, batchIndex, v, currentLr(optimizer, model));
-          }, parallel);
+          const lr = currentLr(optimizer, model);
+          const loss = lossStep(
+            model,
+            optimizer,
+            batch,
+            this.gradientClipVal,
+            (l) => {
+              // On a read-back, check this batch's loss before its update (CPU backends read it
+              // synchronously; a GPU backend checks it with the others, after the update).
+              if (!due || l.kernels.toHost === undefined) return;
+              const v = l.item();
+              if (!Number.isFinite(v)) throw new NonFiniteLossError(epoch, batchIndex, v, lr);
+            },
+            parallel,
+            precision,
+          );
+          if (scheduler !== null && interval === 'step') scheduler.step();
           images += n * world;
-          pending.push({ loss, n, batch: batchIndex });
+          pending.push({ loss, n, batch: batchIndex, lr });
           if (due) await readPending();
         });
         await readPending();
@@ -452,7 +601,7 @@ export class Trainer extends EventEmitter {
           const n = batch.x.shape[0]!;
           const next = tidy(() =>
             noGrad(() => {
-              const r = model.validationStep(batch);
+              const r = withPrecision(precision, () => model.validationStep(batch));
               const s = stack([r.loss.to('float32'), r.accuracy.to('float32')]).mul(n);
               return valSums === null ? s : valSums.add(s);
             }),
@@ -485,11 +634,14 @@ export class Trainer extends EventEmitter {
         seconds: (performance.now() - t0) / 1000,
         trainImages: images,
         trainSeconds,
+        ...(Number.isFinite(epochLr) ? { lr: epochLr } : {}),
+        trainCurve: curve.finish(),
       };
+      if (scheduler !== null && interval === 'epoch') scheduler.step();
       records.push(record);
       log?.(formatEpoch(record));
       this.#emit({ type: 'epoch', record });
-      await opts.onEpochEnd?.(record, { epoch, optimizer });
+      await opts.onEpochEnd?.(record, { epoch, optimizer, scheduler });
     }
     this.#emit({ type: 'end', records });
     return records;

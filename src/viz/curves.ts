@@ -1,8 +1,9 @@
 /**
- * Training curves as SVG, like d2l's `ProgressBoard`: training loss, validation loss and
- * validation accuracy against the epoch on one shared y axis, with legend, ticks and a title.
+ * Training curves as SVG, like d2l's `ProgressBoard`: the training loss within epochs (points at
+ * fractional epochs, from `EpochRecord.trainCurve`), validation loss and validation accuracy at the
+ * end of each epoch, on one shared y axis, with legend, ticks and a title.
  */
-import type { EpochRecord } from '../train/trainer.js';
+import type { CurvePoint, EpochRecord } from '../train/trainer.js';
 import { escapeXml, px } from './svg.js';
 import { decimals, niceScale, niceStep } from './ticks.js';
 
@@ -16,6 +17,8 @@ export interface CurvesOptions {
   height?: number;
   /** The x axis runs from 0 to this (default: the last record's epoch, at least 1). */
   maxEpochs?: number;
+  /** Training-curve points of the epoch still running (the live dashboard), drawn after the records' ones. */
+  current?: readonly CurvePoint[];
 }
 
 /** One plotted quantity of an `EpochRecord`. */
@@ -50,11 +53,13 @@ const LEGEND_H = 26;
  * The curves of `records` as a standalone SVG document.
  *
  * Axis mapping (also what the tests check): the plot area is the `<rect class="plot-area">`
- * (x0, y0, w, h); an epoch `e` is drawn at x = x0 + e / xMax · w with xMax = `maxEpochs` (or the
- * last epoch, at least 1); a value `v` at y = y0 + h · (yMax − v) / (yMax − yMin), where
- * [yMin, yMax] is [min(0, smallest value), max(1, largest value)] widened to nice ticks (steps of
- * 1, 2, 2.5, 5 × 10^k, about 5 of them). Each point is a `<circle data-series=… data-epoch=…>`;
- * NaN and infinite values (no validation, diverged loss) are left out and break the line.
+ * (x0, y0, w, h); an epoch `e` (fractional for the training loss within epochs) is drawn at
+ * x = x0 + e / xMax · w with xMax = `maxEpochs` (or the last epoch, at least 1); a value `v` at
+ * y = y0 + h · (yMax − v) / (yMax − yMin), where [yMin, yMax] is [min(0, smallest value),
+ * max(1, largest value)] widened to nice ticks (steps of 1, 2, 2.5, 5 × 10^k, about 5 of them).
+ * Each point is a `<circle data-series=… data-epoch=…>`; NaN and infinite values (no validation,
+ * diverged loss) are left out and break the line. The training loss is drawn from each record's
+ * `trainCurve` (d2l's points within the epoch) when it has one, else at the epoch's end.
  * @example await svgToPng(curvesSvg(trainer.records, { title: 'LeNet', maxEpochs: 10 }), 'curves.png');
  */
 export function curvesSvg(records: EpochRecord[], opts: CurvesOptions = {}): string {
@@ -70,19 +75,22 @@ export function curvesSvg(records: EpochRecord[], opts: CurvesOptions = {}): str
   }
   if (opts.maxEpochs !== undefined && !(opts.maxEpochs > 0)) throw new Error(`curvesSvg: maxEpochs must be positive, got ${opts.maxEpochs}`);
 
-  const lastEpoch = records.reduce((m, r) => Math.max(m, Number.isFinite(r.epoch) ? r.epoch : 0), 0);
+  const train = trainPoints(records, opts.current ?? []);
+  const lastEpoch = Math.max(
+    records.reduce((m, r) => Math.max(m, Number.isFinite(r.epoch) ? r.epoch : 0), 0),
+    train.reduce((m, p) => Math.max(m, Math.ceil(p.epoch)), 0),
+  );
   const xMax = Math.max(opts.maxEpochs ?? 0, lastEpoch, 1);
   let lo = 0;
   let hi = 1;
-  for (const r of records) {
-    for (const s of CURVE_SERIES) {
-      const v = r[s.key];
-      if (Number.isFinite(v)) {
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
-      }
+  const widen = (v: number): void => {
+    if (Number.isFinite(v)) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
     }
-  }
+  };
+  for (const r of records) for (const s of CURVE_SERIES) if (s.key !== 'trainLoss') widen(r[s.key]);
+  for (const p of train) widen(p.loss);
   const ys = niceScale(lo, hi, 5);
   const xStep = niceStep(xMax / 10, true);
   const sx = (e: number): number => LEFT + (e / xMax) * plotW;
@@ -122,30 +130,55 @@ export function curvesSvg(records: EpochRecord[], opts: CurvesOptions = {}): str
   // Axes drawn after the grid so they stay black where a grid line coincides.
   out.push(`<path class="axes" d="M${LEFT} ${top}V${bottomY}H${LEFT + plotW}" fill="none" stroke="#333333" stroke-width="1"/>`);
 
-  if (records.length === 0) {
+  if (records.length === 0 && train.length === 0) {
     out.push(`<text class="empty" x="${px(LEFT + plotW / 2)}" y="${px(top + plotH / 2)}" text-anchor="middle" font-family="${FONT}" font-size="13" fill="#888888">waiting for the first epoch…</text>`);
   }
-  for (const s of CURVE_SERIES) out.push(series(records, s, sx, sy));
+  for (const s of CURVE_SERIES) {
+    const pts = s.key === 'trainLoss' ? train : records.map((r) => ({ epoch: r.epoch, loss: r[s.key] }));
+    out.push(series(pts, s, sx, sy));
+  }
   out.push('</svg>');
   return out.join('\n');
 }
 
+/**
+ * The training-loss points: each record's `trainCurve` (points within the epoch), or its epoch
+ * mean at the epoch's end when it has none (records from before within-epoch curves), then the
+ * running epoch's points.
+ */
+function trainPoints(records: readonly EpochRecord[], current: readonly CurvePoint[]): CurvePoint[] {
+  const out: CurvePoint[] = [];
+  for (const r of records) {
+    if (r.trainCurve !== undefined && r.trainCurve.length > 0) out.push(...r.trainCurve);
+    else out.push({ epoch: r.epoch, loss: r.trainLoss });
+  }
+  out.push(...current);
+  return out;
+}
+
+/** `data-epoch` text: integers as they are, fractional epochs with 4 decimals. */
+function epochText(e: number): string {
+  return Number.isInteger(e) ? String(e) : e.toFixed(4);
+}
+
 /** One series: a line through consecutive finite points (NaN breaks it) and a marker per point. */
-function series(records: EpochRecord[], s: CurveSeries, sx: (e: number) => number, sy: (v: number) => number): string {
+function series(points: readonly CurvePoint[], s: CurveSeries, sx: (e: number) => number, sy: (v: number) => number): string {
   let d = '';
   let pen = false;
   const marks: string[] = [];
-  for (const r of records) {
-    const v = r[s.key];
-    if (!Number.isFinite(v) || !Number.isFinite(r.epoch)) {
+  // Dense within-epoch curves get smaller markers.
+  const r = points.length > 60 ? 2 : 3.5;
+  for (const p of points) {
+    const v = p.loss;
+    if (!Number.isFinite(v) || !Number.isFinite(p.epoch)) {
       pen = false;
       continue;
     }
-    const x = px(sx(r.epoch));
+    const x = px(sx(p.epoch));
     const y = px(sy(v));
     d += `${pen ? 'L' : 'M'}${x} ${y}`;
     pen = true;
-    marks.push(`<circle data-series="${s.key}" data-epoch="${r.epoch}" cx="${x}" cy="${y}" r="3.5"/>`);
+    marks.push(`<circle data-series="${s.key}" data-epoch="${epochText(p.epoch)}" cx="${x}" cy="${y}" r="${r}"/>`);
   }
   const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
   return [

@@ -1,8 +1,10 @@
 /**
- * The HTML of the live training dashboard (served by `cli/dashboard.ts`): one self-contained page
+ * The HTML of the live training dashboard (served by `viz/dashboard.ts`): one self-contained page
  * with inline style and script — the machine may have no network, so nothing comes from a CDN.
- * The script listens to `/events` (Server-Sent Events) and, when the epoch records change,
- * re-fetches `/curves.svg` (drawn by `curvesSvg`, so the page and curves.png look the same).
+ * The script listens to `/events` (Server-Sent Events); each event carries the state and the figure
+ * (drawn by `curvesSvg`, so the page and curves.png look the same), which replaces the shown one
+ * when it changed — no second request, so the final state is complete even if the server stops
+ * right after sending it.
  */
 
 /**
@@ -25,7 +27,8 @@ export function dashboardPage(titleHtml: string): string {
   .stat .k { font-size: 11px; color: #666; text-transform: uppercase; letter-spacing: .04em; }
   .stat .v { font-size: 18px; font-variant-numeric: tabular-nums; margin-top: 2px; }
   #bar { height: 8px; background: #e6e6e6; border-radius: 4px; overflow: hidden; width: 760px; max-width: 100%; margin-bottom: 14px; }
-  #fill { height: 100%; width: 0; background: #1f77b4; transition: width .2s; }
+  /* No width transition: a finished run must show a full bar at once. */
+  #fill { height: 100%; width: 0; background: #1f77b4; }
   #curves { background: #fff; border: 1px solid #ddd; border-radius: 6px; display: inline-block; }
   #curves svg { display: block; max-width: 100%; height: auto; }
   #conn.live { color: #2ca02c; } #conn.down { color: #d62728; }
@@ -52,18 +55,10 @@ export function dashboardPage(titleHtml: string): string {
 const $ = (id) => document.getElementById(id);
 // NaN arrives as null (JSON); show a dash for anything that is not a finite number.
 const fmt = (v, d) => (typeof v === "number" && isFinite(v) ? v.toFixed(d) : "–");
-let seq = 0;
 let shownRecords = null;
-
-async function drawCurves() {
-  // Responses may arrive out of order; only the newest request may replace the figure.
-  const my = ++seq;
-  try {
-    const res = await fetch("curves.svg?n=" + my, { cache: "no-store" });
-    const svg = await res.text();
-    if (my === seq && res.ok) $("curves").innerHTML = svg;
-  } catch (e) { /* the connection indicator already shows the outage */ }
-}
+let shownSvg = null;
+// True once the last planned epoch is in: the stream ending then means the run finished.
+let finished = false;
 
 function drawTable(records) {
   const body = $("records").tBodies[0];
@@ -99,18 +94,25 @@ function render(s) {
     $("fill").style.width = "100%";
   }
   $("valacc").textContent = last ? fmt(last.valAcc, 4) : "–";
-  // Records change once per epoch; batch progress alone does not need a new figure.
-  const key = JSON.stringify([recs, p ? p.epoch : null, s.maxEpochs]);
+  finished = !p && !!last && !!s.maxEpochs && last.epoch >= s.maxEpochs;
+  // The table changes once per epoch; the figure whenever a point was added.
+  const key = JSON.stringify(recs.map((r) => [r.epoch, r.trainLoss, r.valLoss, r.valAcc]));
   if (key !== shownRecords) {
     shownRecords = key;
     drawTable(recs);
-    drawCurves();
+  }
+  if (s.svg && s.svg !== shownSvg) {
+    shownSvg = s.svg;
+    $("curves").innerHTML = s.svg;
   }
 }
 
 const es = new EventSource("events");
 es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "v live"; };
-es.onerror = () => { $("conn").textContent = "disconnected"; $("conn").className = "v down"; };
+es.onerror = () => {
+  $("conn").textContent = finished ? "finished" : "disconnected";
+  $("conn").className = finished ? "v" : "v down";
+};
 es.onmessage = (e) => render(JSON.parse(e.data));
 </script>
 </body>

@@ -152,7 +152,7 @@ async function trainCase(world: World): Promise<void> {
   if (world.isDistributed) data.shard(world.rank, world.size);
   cn.manualSeed(1);
   const model = alexnetNoDropout();
-  cn.tidy(() => void model.applyInit([cn.zeros([1, 1, 224, 224])]));
+  model.materialize([1, 1, 224, 224]);
   const ddp = new DistributedDataParallel(model, world);
   await new Trainer({ maxEpochs: 1, dataParallel: ddp }).fit(model, data);
   ddp.checkInSync();
@@ -167,7 +167,7 @@ async function throwCase(world: World): Promise<void> {
   data.shard(world.rank, world.size);
   cn.manualSeed(1);
   const model = createModel('lenet');
-  cn.tidy(() => void model.applyInit([cn.zeros([1, 1, 28, 28])]));
+  model.materialize([1, 1, 28, 28]);
   const trainer = new Trainer({ maxEpochs: 100, logEvery: 1, dataParallel: new DistributedDataParallel(model, world) });
   trainer.on('batch', (e) => {
     if (world.rank === 1 && e.batch === 2) throw new Error('boom at step 2');

@@ -141,7 +141,7 @@ export class Conv2d extends Module {
 
 /**
  * A `Conv2d` whose input channels are fixed by the first call (as `nn.LazyConv2d`). Its parameters
- * are uninitialized until then; inits applied meanwhile (e.g. `net.apply(nn.initCnn)`) run right
+ * are uninitialized until then; inits applied meanwhile (e.g. `net.apply(nn.xavierInitCnn)`) run right
  * after the default init at materialization. It is an `instanceof Conv2d`.
  * @example new nn.LazyConv2d(96, { kernelSize: 11, stride: 4, padding: 1 })
  * @example new nn.LazyConv2d(96, 11, { stride: 4, padding: 1 }) // positional kernel size

@@ -42,7 +42,7 @@ export function resetWeightAndBias(weight: Parameter, bias: Parameter | null): v
 /**
  * Gives a lazy layer's weight and bias their shapes on the first input: staged host buffers are
  * filled by `reset` (the default init), then by inits applied while the layer was lazy
- * (`net.apply(initCnn)` before the first forward), and uploaded once.
+ * (`net.apply(xavierInitCnn)` before the first forward), and uploaded once.
  */
 export function materializeWeightAndBias(
   weight: Parameter,

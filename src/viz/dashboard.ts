@@ -1,18 +1,20 @@
 /**
  * A live training dashboard: a small HTTP server on the loopback interface that serves one
  * self-contained page (no external scripts — the machine may have no network) showing the training
- * curves, epoch/batch progress, throughput and the last validation accuracy. The page receives
- * every change through Server-Sent Events and redraws without reloading.
+ * curves (with the training loss within epochs, like d2l's ProgressBoard), epoch/batch progress,
+ * throughput and the last validation accuracy. The page receives every change through
+ * Server-Sent Events and redraws without reloading; each event carries the figure itself, so the
+ * last state a page received is complete even when the server is gone right after it.
  *
- * Endpoints: `GET /` the page, `GET /events` the event stream (`{records, progress, maxEpochs}`
- * JSON per event, the current state first), `GET /curves.svg` the curves drawn by `curvesSvg`.
+ * Endpoints: `GET /` the page, `GET /events` the event stream (`{records, progress, maxEpochs,
+ * svg}` JSON per event, the current state first), `GET /curves.svg` the curves drawn by `curvesSvg`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { EpochRecord } from '../train/trainer.js';
-import { curvesSvg } from '../viz/curves.js';
-import { escapeXml } from '../viz/svg.js';
-import { dashboardPage } from '../viz/dashboard-page.js';
+import type { CurvePoint, EpochRecord } from '../train/trainer.js';
+import { curvesSvg } from './curves.js';
+import { escapeXml } from './svg.js';
+import { dashboardPage } from './dashboard-page.js';
 
 /** Progress within the running epoch (from the trainer's `'batch'` events). */
 export interface DashboardProgress {
@@ -26,6 +28,10 @@ export interface DashboardProgress {
   loss: number;
   /** Training throughput so far in this epoch. */
   imagesPerSec: number;
+  /** The running epoch's training-loss points so far (the trainer's `BatchEvent.curve`). */
+  curve?: readonly CurvePoint[];
+  /** The current learning rate. */
+  lr?: number;
 }
 
 /** Options of the `Dashboard`. */
@@ -40,7 +46,7 @@ export interface DashboardOptions {
   maxEpochs?: number;
 }
 
-/** The state every event carries. */
+/** The state every event carries (and the figure drawn from it). */
 interface DashboardState {
   records: EpochRecord[];
   progress: DashboardProgress | null;
@@ -121,7 +127,8 @@ export class Dashboard {
   update(records: EpochRecord[], progress?: DashboardProgress): void {
     if (this.closed) return;
     // Copied so that a caller pushing into its array later does not change what was reported.
-    this.state = { records: records.slice(), progress: progress ? { ...progress } : null, maxEpochs: this.maxEpochs };
+    const p = progress ? { ...progress, ...(progress.curve ? { curve: progress.curve.slice() } : {}) } : null;
+    this.state = { records: records.slice(), progress: p, maxEpochs: this.maxEpochs };
     if (this.timer) return;
     const wait = this.lastSent + MIN_INTERVAL_MS - Date.now();
     if (wait <= 0) {
@@ -136,12 +143,18 @@ export class Dashboard {
     }
   }
 
-  /** Ends the event streams and stops the server (pages show 'disconnected'). Safe to call twice. */
+  /**
+   * Sends the latest state to open pages if it is still waiting for its turn, ends the event streams
+   * and stops the server (pages show 'disconnected' beside that final state). Safe to call twice.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     if (this.timer) {
+      // The final state (e.g. the last epoch's record) must not be lost to the rate limit.
       clearTimeout(this.timer);
       this.timer = null;
+      this.broadcast();
     }
     for (const res of this.clients) res.end();
     this.clients.clear();
@@ -163,7 +176,15 @@ export class Dashboard {
 
   private message(): string {
     // JSON.stringify turns NaN (no validation yet) into null; the page shows '–' for it.
-    return `data: ${JSON.stringify(this.state)}\n\n`;
+    return `data: ${JSON.stringify({ ...this.state, svg: this.svg() })}\n\n`;
+  }
+
+  /** The figure of the current state. */
+  private svg(): string {
+    const { records, progress } = this.state;
+    // While epoch k runs the axis already reaches k, so the plot does not rescale when it ends.
+    const maxEpochs = Math.max(this.maxEpochs ?? 0, progress?.epoch ?? 0) || undefined;
+    return curvesSvg(records, { title: '', width: CURVES_W, height: CURVES_H, maxEpochs, current: progress?.curve ?? [] });
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -214,10 +235,6 @@ export class Dashboard {
   }
 
   private sendCurves(res: ServerResponse): void {
-    const { records, progress } = this.state;
-    // While epoch k runs the axis already reaches k, so the plot does not rescale when it ends.
-    const maxEpochs = Math.max(this.maxEpochs ?? 0, progress?.epoch ?? 0) || undefined;
-    const svg = curvesSvg(records, { title: '', width: CURVES_W, height: CURVES_H, maxEpochs });
-    res.writeHead(200, { 'Content-Type': 'image/svg+xml; charset=utf-8', 'Cache-Control': 'no-store' }).end(svg);
+    res.writeHead(200, { 'Content-Type': 'image/svg+xml; charset=utf-8', 'Cache-Control': 'no-store' }).end(this.svg());
   }
 }
