@@ -355,10 +355,3 @@ ${flatMain(n, '  O[idx] = p.bits;')}`;
   return out;
 }
 
-/** A copy of `x` (any 4-byte dtype). */
-export function copy(rt: Runtime, x: GpuStorage): GpuStorage {
-  const out = rt.alloc(x.dtype, x.size);
-  rt.batch.copy(x.buffer, 0, out.buffer, 0, x.bytes);
-  return out;
-}
-

@@ -28,13 +28,6 @@ export function i(n: number): string {
   return n < 0 ? `(${n}i)` : `${n}i`;
 }
 
-/** The exact float32 value of finite `x` as a WGSL expression (its bit pattern). */
-export function f(x: number): string {
-  if (!Number.isFinite(x)) throw new Error(`webgpu: ${x} cannot be a WGSL constant (pass it as a uniform)`);
-  const b = new Uint32Array(new Float32Array([x]).buffer)[0]!;
-  return `bitcast<f32>(${b}u)`;
-}
-
 /** The WGSL scalar type of a dtype this backend stores. */
 export function wgslType(dtype: DType): 'f32' | 'i32' {
   if (dtype === 'float32') return 'f32';
