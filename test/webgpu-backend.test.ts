@@ -8,6 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import * as cn from '../src/index.js';
@@ -218,7 +220,7 @@ function runScript(args: string[]): { out: string; err: string; status: number |
   return { out: r.stdout, err: r.stderr, status: r.status };
 }
 
-gpuTest('convnet bench --backend webgpu / --device gpu print one JSON line with the adapter; train says why it cannot run yet', async () => {
+gpuTest('convnet bench / train / eval on webgpu: bench prints one JSON line with the adapter; a run trains, checkpoints and evaluates', async () => {
   const cli = join(root, 'dist', 'src', 'cli', 'main.js');
   for (const flags of [['--backend', 'webgpu'], ['--device', 'gpu']]) {
     const r = runScript([cli, 'bench', 'bnlenet', ...flags, '--batch-size', '4', '--steps', '1', '--warmup', '0']);
@@ -229,9 +231,20 @@ gpuTest('convnet bench --backend webgpu / --device gpu print one JSON line with 
     assert.ok(typeof j.adapter === 'string' && j.adapter.length > 0, r.out);
     assert.ok((j.images_per_s as number) > 0);
   }
-  const t = runScript([cli, 'train', 'bnlenet', '--device', 'gpu']);
-  assert.equal(t.status, 1);
-  assert.match(t.err.trim(), /^convnet: convnet train on webgpu: checkpoints, figures and results are still read back synchronously.*convnet models\/summary\/bench --backend webgpu$/);
+  // A whole run on the GPU backend: checkpoints, weights and figures are read back asynchronously.
+  const dir = mkdtempSync(join(tmpdir(), 'convnet-webgpu-run-'));
+  try {
+    const t = runScript([cli, 'train', 'bnlenet', '--device', 'gpu', '--epochs', '1', '--batch-size', '16', '--limit-train', '64', '--limit-val', '32', '--seed', '1', '--out', dir]);
+    assert.equal(t.status, 0, t.err);
+    for (const f of ['checkpoint.safetensors', 'model.safetensors', 'metrics.jsonl', 'filters.png', 'curves.png']) assert.ok(existsSync(join(dir, f)), f);
+    const e = runScript([cli, 'eval', dir, '--device', 'gpu', '--limit', '32']);
+    assert.equal(e.status, 0, e.err);
+    assert.match(e.out, /accuracy/);
+    const p = runScript([cli, 'train', 'bnlenet', '--device', 'gpu', '--nproc', '2', '--out', join(dir, 'x')]);
+    assert.match(p.err.trim(), /^convnet: convnet train --nproc runs on the CPU backends \(native, reference\), not on webgpu$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const bad = runScript([cli, 'bench', 'bnlenet', '--device', 'tpu']);
   assert.match(bad.err, /--device must be cpu or gpu, got 'tpu'/);
 });

@@ -50,16 +50,18 @@ export const evalCommand: Command = {
     let lossSum = 0;
     for await (const batch of ds.loader) {
       try {
-        const [loss, p] = tidy(() =>
-          noGrad((): [number, Tensor] => {
+        const [lossT, p] = tidy(() =>
+          noGrad((): [Tensor, Tensor] => {
             const logits = model.call(batch.x);
-            return [model.loss(logits, batch.y).item(), logits.argmax(1)];
+            return [model.loss(logits, batch.y), logits.argmax(1)];
           }),
         );
-        lossSum += loss * batch.x.shape[0]!;
-        preds.push(...Array.from(p.toArray()));
+        // Read back asynchronously (every backend, GPUs included).
+        lossSum += (await lossT.itemAsync()) * batch.x.shape[0]!;
+        preds.push(...Array.from(await p.data()));
+        lossT.dispose();
         p.dispose();
-        labels.push(...Array.from(batch.y.toArray()));
+        labels.push(...Array.from(await batch.y.data()));
       } finally {
         batch.x.dispose();
         batch.y.dispose();

@@ -1,6 +1,7 @@
 /** `convnet export <run-dir|checkpoint> --onnx FILE`: the trained model as an ONNX file. */
 import { resolve } from 'node:path';
 import { saveOnnx } from '../onnx/index.js';
+import { getBackend, nativeAvailable, withBackend, type BackendName } from '../backend/index.js';
 import { CliError, UsageError, intFlag, stringFlag } from './args.js';
 import { type Command } from './command.js';
 import { loadRun } from './run-dir.js';
@@ -19,11 +20,14 @@ export const exportCommand: Command = {
     const file = stringFlag(args, 'onnx');
     if (file === undefined || file === '') throw new UsageError('export: --onnx FILE is required (see convnet export --help)');
     const batch = intFlag(args, 'batch-size', 1) ?? 1;
-    const { model, config, state } = loadRun(args.positionals[0]!);
+    // Exporting is host-side work: on a GPU backend it runs on the CPU (native, else reference).
+    const cpu: BackendName | null = getBackend().toHost === undefined ? (nativeAvailable() ? 'native' : 'reference') : null;
+    const run = <T>(fn: () => T): T => (cpu === null ? fn() : withBackend(cpu, fn));
+    const { model, config, state } = run(() => loadRun(args.positionals[0]!));
     const inputShape = [batch, config.channels, config.resize[0], config.resize[1]];
     const path = resolve(file);
     try {
-      saveOnnx(model, path, { inputShape });
+      run(() => saveOnnx(model, path, { inputShape }));
     } catch (e) {
       throw new CliError(`cannot export ${state.model} to ONNX: ${(e as Error).message}`);
     }

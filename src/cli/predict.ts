@@ -78,7 +78,9 @@ export const predictCommand: Command = {
       }
       resizeBilinear(img.data, C, img.h, img.w, H, W, { antialias: config.antialias, out: pixels.subarray(i * size, (i + 1) * size) });
     }
-    const logits = tidy(() => noGrad(() => model.call(tensor(pixels, { shape: [images.length, C, H, W] })).toArray()));
+    const out = tidy(() => noGrad(() => model.call(tensor(pixels, { shape: [images.length, C, H, W] }))));
+    const logits = Float32Array.from(await out.data());
+    out.dispose();
     const n = config.classNames.length;
     const kk = Math.min(k, n);
     images.forEach((img, i) => {

@@ -18,11 +18,11 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/layers/conv.js';
 import type { Classifier } from '../train/classifier.js';
 import { NonFiniteLossError, Trainer, formatEpoch, type EpochRecord } from '../train/trainer.js';
-import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '../train/checkpoint.js';
+import { loadCheckpoint, saveCheckpointAsync, type CheckpointState } from '../train/checkpoint.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { initCnn } from '../nn/init-cnn.js';
 import { INIT_SCHEMES, type InitScheme } from '../models/index.js';
-import { saveSafetensors } from '../io/safetensors.js';
+import { saveSafetensorsAsync } from '../io/safetensors.js';
 import { curvesSvg } from '../viz/curves.js';
 import { svgToPng } from '../viz/png.js';
 import { saveFiltersPng } from '../viz/filters.js';
@@ -298,8 +298,8 @@ async function saveEpoch(
     scheduler: scheduler?.stateDict() ?? null,
     extra: { run: config, worldSizes },
   };
-  saveCheckpoint(join(dir, RUN_FILES.checkpoint), model, state);
-  saveSafetensors(join(dir, RUN_FILES.weights), model.stateDict(), {
+  await saveCheckpointAsync(join(dir, RUN_FILES.checkpoint), model, state);
+  await saveSafetensorsAsync(join(dir, RUN_FILES.weights), model.stateDict(), {
     format: 'pt',
     model: name,
     modelOptions: JSON.stringify(state.modelOptions),

@@ -1,5 +1,5 @@
 // The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
 import '../ops/index.js';
 /** Reading and writing tensors to files: safetensors (PyTorch / Hugging Face interchange). */
-export { saveSafetensors, loadSafetensors, SAFETENSORS_MAX_HEADER, type SafetensorsContents } from './safetensors.js';
+export { saveSafetensors, saveSafetensorsAsync, loadSafetensors, SAFETENSORS_MAX_HEADER, type SafetensorsContents } from './safetensors.js';
 export { writeFileAtomic, writeBytesAtomic } from './atomic.js';

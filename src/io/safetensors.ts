@@ -18,7 +18,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import type { DType, HostArray } from '../backend/kernels.js';
-import { getBackend } from '../backend/index.js';
+import { backendByName, getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, numel } from '../tensor/shape.js';
 import { writeFileAtomic } from './atomic.js';
@@ -98,9 +98,8 @@ function readAt(fd: number, bytes: Uint8Array, position: number): boolean {
 /** The safetensors dtype of each of our dtypes, and its element size. */
 const SAVED_AS: Readonly<Record<DType, [string, number]>> = { float32: ['F32', 4], float64: ['F64', 8], bfloat16: ['BF16', 2], int32: ['I64', 8] };
 
-/** The little-endian bytes of a tensor as saved (see SAVED_AS). */
-function encode(name: string, t: Tensor): Uint8Array {
-  const host = t.toHost();
+/** The little-endian bytes of a tensor as saved (see SAVED_AS), from its host data. */
+function encode(name: string, t: Tensor, host: HostArray): Uint8Array {
   let out: Uint8Array;
   if (t.dtype !== 'int32') {
     out = bytesOf(host);
@@ -130,6 +129,33 @@ function encode(name: string, t: Tensor): Uint8Array {
  * @example saveSafetensors('model.safetensors', net.stateDict(), { epoch: '3' });
  */
 export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+  writeSafetensors(path, tensors, metadata, (t) => t.toHost());
+}
+
+/**
+ * `saveSafetensors` for every backend: the tensors are read back asynchronously first (GPU
+ * backends), then the file is written as `saveSafetensors` writes it.
+ * @example await saveSafetensorsAsync('model.safetensors', net.stateDict());
+ */
+export async function saveSafetensorsAsync(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+  checkTensors(`saveSafetensors: ${path}`, tensors);
+  const entries = Object.entries(tensors);
+  const host = new Map<Tensor, HostArray>();
+  for (const [, t] of entries) if (!host.has(t)) host.set(t, await t.readHost());
+  writeSafetensors(path, tensors, metadata, (t) => host.get(t)!);
+}
+
+/** Validates the tensors argument (an object of named, live tensors). */
+function checkTensors(where: string, tensors: Record<string, Tensor>): void {
+  if (tensors === null || typeof tensors !== 'object') throw new Error(`${where}: tensors must be an object of named tensors`);
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!(t instanceof Tensor)) throw new Error(`${where}: '${name}' is not a Tensor`);
+    if (t.isDisposed) throw new Error(`${where}: tensor '${name}' was disposed`);
+  }
+}
+
+/** Writes the file, reading each tensor's host data with `read`. */
+function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> | undefined, read: (t: Tensor) => HostArray): void {
   const where = `saveSafetensors: ${path}`;
   if (tensors === null || typeof tensors !== 'object') throw new Error(`${where}: tensors must be an object of named tensors`);
   const header: Record<string, unknown> = {};
@@ -171,7 +197,7 @@ export function saveSafetensors(path: string, tensors: Record<string, Tensor>, m
   writeFileAtomic(path, (fd) => {
     writeAll(fd, prefix);
     writeAll(fd, padded);
-    for (const [name, t] of entries) writeAll(fd, encode(name, t));
+    for (const [name, t] of entries) writeAll(fd, encode(name, t, read(t)));
   });
 }
 
@@ -258,7 +284,8 @@ interface Entry {
 }
 
 /**
- * Loads a safetensors file into tensors on the current backend (F64 and BF16 keep their dtype where
+ * Loads a safetensors file into tensors on the current backend (on the reference backend when the
+ * current one reads back only asynchronously, a GPU: `loadStateDict` copies them in), F64 and BF16 keep their dtype where
  * the backend has it, other floating dtypes become float32; integer and boolean dtypes int32). The file is validated completely before any tensor is made:
  * header length, JSON, every entry's dtype, shape and offsets, and that the tensors tile the data
  * buffer exactly (no overlap, no gap, nothing after the last tensor). Errors name the file and key.
@@ -347,7 +374,10 @@ export function loadSafetensors(path: string): SafetensorsContents {
       }
     }
 
-    const k = getBackend();
+    // A backend that reads back only asynchronously (a GPU) gets its weights through
+    // loadStateDict's copy; the file's tensors stay on the host (the reference backend).
+    const current = getBackend();
+    const k = current.toHost === undefined ? backendByName('reference') : current;
     const tensors: Record<string, Tensor> = {};
     for (const e of entries) {
       const count = numel(e.shape);

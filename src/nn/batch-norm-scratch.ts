@@ -5,6 +5,7 @@
  * by grad mode (`noGrad` = prediction), not by `train()` / `eval()`.
  */
 import { Tensor } from '../tensor/tensor.js';
+import { copyTo } from '../tensor/transfer.js';
 import { ones, zeros } from '../tensor/creation.js';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode.js';
 import { fmt } from '../tensor/shape.js';
@@ -63,10 +64,9 @@ export function batchNorm(
   return [Y, movingMean, movingVar];
 }
 
-/** Copies `t` to backend `k` (host round trip), for the lecture's `.to(X.device)`. */
+/** `t` on `like`'s backend, for the lecture's `.to(X.device)`. */
 function toBackend(t: Tensor, like: Tensor): Tensor {
-  const k = like.kernels;
-  return new Tensor(k.fromHost(t.toArray(), t.shape, t.dtype), t.shape, t.dtype, k);
+  return copyTo(t, like.kernels);
 }
 
 /**

@@ -4,6 +4,7 @@
  * PyTorch model reads like the original and `stateDict()` uses PyTorch's dotted names.
  */
 import { Tensor } from '../tensor/tensor.js';
+import { copyTo } from '../tensor/transfer.js';
 import { keep } from '../tensor/scope.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { Parameter } from './parameter.js';
@@ -432,17 +433,17 @@ export class Module {
       if (src === undefined) continue;
       const t = tgt.t;
       if (t instanceof Parameter && !t.isMaterialized) t.materialize(src.shape);
-      copyInto(t, src);
-      tgt.module.onStateLoaded(tgt.name);
+      t.assign(copyTo(src, t.kernels, t.dtype, t.shape));
+      tgt.module.onStateLoaded(tgt.name, src);
     }
     return { missingKeys: strict ? [] : missingKeys, unexpectedKeys: strict ? [] : unexpectedKeys };
   }
 
   /**
-   * Called by `loadStateDict` after it wrote the parameter or buffer `name` of this module (layers
-   * that cache values, like BatchNorm's batch counter, override it).
+   * Called by `loadStateDict` after it wrote the parameter or buffer `name` of this module from
+   * `src` (layers that cache values, like BatchNorm's batch counter, override it).
    */
-  protected onStateLoaded(_name: string): void {}
+  protected onStateLoaded(_name: string, _src: Tensor): void {}
 
   // ---- display ------------------------------------------------------------------------------
 
@@ -461,10 +462,3 @@ export class Module {
   }
 }
 
-/** Copies `src`'s values into `dst` (same size; any backend; dtype converted). */
-function copyInto(dst: Tensor, src: Tensor): void {
-  const host = src.toArray();
-  const data = dst.dtype === 'int32' ? Int32Array.from(host, (v) => Math.trunc(v)) : Float32Array.from(host);
-  const k = dst.kernels;
-  dst.assign(new Tensor(k.fromHost(data, dst.shape, dst.dtype), dst.shape, dst.dtype, k));
-}

@@ -1,5 +1,6 @@
 /** `Optimizer`: the base class of `SGD` and `Adam` (parameter groups, state, checkpoints). */
 import { Tensor } from '../tensor/tensor.js';
+import { copyTo } from '../tensor/transfer.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 
 /** A parameter group: its tensors plus hyperparameters overriding the optimizer's defaults. */
@@ -40,10 +41,7 @@ export function byBackend(ps: readonly Tensor[]): Map<Tensor['kernels'], Tensor[
 
 /** Copies `t` onto `like`'s backend (new tensor, kept out of `tidy` scopes). */
 function copyLike(t: Tensor, like: Tensor): Tensor {
-  const k = like.kernels;
-  const host = t.toArray();
-  const data = like.dtype === 'int32' ? Int32Array.from(host) : Float32Array.from(host);
-  return new Tensor(k.fromHost(data, like.shape, like.dtype), like.shape, like.dtype, k).keep();
+  return copyTo(t, like.kernels, like.dtype, like.shape).keep();
 }
 
 /**

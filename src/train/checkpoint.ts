@@ -16,7 +16,7 @@
  */
 // The tensors this module hands out have their methods whoever imported what first (see ops/method.ts).
 import '../ops/index.js';
-import { saveSafetensors, loadSafetensors } from '../io/safetensors.js';
+import { saveSafetensors, saveSafetensorsAsync, loadSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { Parameter } from '../nn/parameter.js';
 import type { OptimizerStateDict, ParamState } from '../optim/optimizer.js';
@@ -92,6 +92,22 @@ function isGeneratorState(v: unknown): v is number[] {
  * });
  */
 export function saveCheckpoint(path: string, model: Module, state: CheckpointState): void {
+  const { tensors, metadata } = checkpointContents(path, model, state);
+  saveSafetensors(path, tensors, metadata);
+}
+
+/**
+ * `saveCheckpoint` for every backend: the tensors are read back asynchronously (GPU backends), then
+ * the file is written the same way.
+ * @example await saveCheckpointAsync(path, model, state);
+ */
+export async function saveCheckpointAsync(path: string, model: Module, state: CheckpointState): Promise<void> {
+  const { tensors, metadata } = checkpointContents(path, model, state);
+  await saveSafetensorsAsync(path, tensors, metadata);
+}
+
+/** The tensors and metadata of a checkpoint file, validated. */
+function checkpointContents(path: string, model: Module, state: CheckpointState): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const where = `saveCheckpoint: ${path}`;
   if (typeof state.model !== 'string' || state.model === '') throw new Error(`${where}: state.model must be the model's zoo name`);
   if (!Number.isInteger(state.epoch) || state.epoch < 0) throw new Error(`${where}: state.epoch must be a non-negative integer, got ${state.epoch}`);
@@ -139,7 +155,7 @@ export function saveCheckpoint(path: string, model: Module, state: CheckpointSta
   } catch (e) {
     throw new Error(`${where}: the state cannot be stored as JSON (${(e as Error).message})`);
   }
-  saveSafetensors(path, tensors, { format: CHECKPOINT_FORMAT, format_version: FORMAT_VERSION, state: json });
+  return { tensors, metadata: { format: CHECKPOINT_FORMAT, format_version: FORMAT_VERSION, state: json } };
 }
 
 /**

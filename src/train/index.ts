@@ -32,5 +32,5 @@ export {
   type SchedulerInterval,
   type CurvePoint,
 } from './trainer.js';
-export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
+export { saveCheckpoint, saveCheckpointAsync, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
 export { PRECISIONS, resolvePrecision, withPrecision, type Precision, type ResolvedPrecision } from './precision.js';

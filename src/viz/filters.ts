@@ -44,7 +44,7 @@ export async function saveFiltersPng(weight: Tensor, path: string, opts: Filters
   const tileH = kh * scale;
   const width = columns * (tileW + 1) + 1;
   const height = rows * (tileH + 1) + 1;
-  const data = weight.toArray();
+  const data = await weight.data();
   const img = Buffer.alloc(width * height * c, GAP);
   const per = c * kh * kw;
   for (let k = 0; k < o; k++) {

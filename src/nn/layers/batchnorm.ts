@@ -164,8 +164,10 @@ export abstract class BatchNormBase extends Module {
     return batchNormOp(x, runMean, runVar, this.weight, this.bias, opts);
   }
 
-  protected override onStateLoaded(name: string): void {
-    if (name === 'num_batches_tracked') this.#batches = this.buffer('num_batches_tracked')!.item();
+  protected override onStateLoaded(name: string, src: Tensor): void {
+    // Read from the loaded tensor (a checkpoint's, on a CPU backend), not from the buffer, which may
+    // live on a backend that reads back only asynchronously.
+    if (name === 'num_batches_tracked') this.#batches = src.item();
   }
 
   override extraRepr(): string {
