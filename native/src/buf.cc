@@ -1,6 +1,8 @@
 // Implementation of the shared core declared in buf.h.
 #include "buf.h"
 
+#include "dtype.h"
+
 #include <atomic>
 #include <mutex>
 #include <cstdlib>
@@ -136,6 +138,13 @@ BufPtr allocPlain(const dims& d, dt t, bool zero) { return allocBuf(plainDesc(d,
 
 BufPtr reorderTo(const BufPtr& b, const memory::desc& md) {
   if (b->md == md) return b;
+  const auto isFloat = [](dt t) { return t == dt::f32 || t == dt::bf16; };
+  if (b->dataType() != md.data_type() && isFloat(b->dataType()) && isFloat(md.data_type()) &&
+      withType(b->md, md.data_type()) == md) {
+    // same layout, another element type: an exact widening or one rounding, without oneDNN (whose
+    // bf16 reorders are reference loops on CPUs without AVX-512)
+    return convertType(b, md.data_type());
+  }
   auto out = allocBuf(md);
   auto src = b->mem();
   auto dst = out->mem();

@@ -1,11 +1,12 @@
 // Layout kernels: reshape (zero-copy on plain data), permute / slice / pad (oneDNN reorders between
-// strided descriptors, any input layout, f32 and int32), cat (slab copies; channel concatenation
+// strided descriptors, any input layout, f32, bf16 and int32), cat (slab copies; channel concatenation
 // of 4-D inputs keeps a blocked layout when the channel offsets are block-aligned), indexSelect / indexAdd / gatherRows /
 // scatterRows (OpenMP loops on plain data). Loops and reorders of up to kParallelMin elements run
 // serially (general.h).
 #include <algorithm>
 #include <cstring>
 
+#include "dtype.h"
 #include "general.h"
 
 namespace cn {
@@ -73,7 +74,7 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
   int64_t outer = 1;
   for (int i = 0; i < nd; ++i)
     if (i != axis && os[i] > axisStride) outer *= outMd.data.padded_dims[i] / blk[i];
-  const size_t esz = 4;
+  const size_t esz = dtSize(refMd.data_type());
   std::vector<int64_t> slab(srcs.size()), off(srcs.size());
   int64_t outSlab = 0;
   for (size_t i = 0; i < srcs.size(); ++i) {
@@ -86,7 +87,7 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
   char* dst = y->data.get();
   const int64_t nsrc = static_cast<int64_t>(srcs.size());
   if (outer >= 64) {
-    parallelFor(outer, outSlab * outer / 4, [&](int64_t o0, int64_t o1) {
+    parallelFor(outer, outSlab * outer / static_cast<int64_t>(esz), [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o)
         for (int64_t i = 0; i < nsrc; ++i)
           std::memcpy(dst + o * outSlab + off[i], srcs[i]->data.get() + o * slab[i], slab[i]);
@@ -106,7 +107,7 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
           segs.push_back({dst + o * outSlab + off[i] + b, srcs[i]->data.get() + o * slab[i] + b,
                           std::min(piece, slab[i] - b)});
     const int64_t ns = static_cast<int64_t>(segs.size());
-    parallelFor(ns, outSlab * outer / 4, [&](int64_t k0, int64_t k1) {
+    parallelFor(ns, outSlab * outer / static_cast<int64_t>(esz), [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; ++k) std::memcpy(segs[k].d, segs[k].s, segs[k].n);
     });
   }
@@ -136,7 +137,7 @@ Napi::Value Permute(const Napi::CallbackInfo& info) {
     auto x = asDims(unwrap(info[0], "permute"), shape);
     auto y = allocPlain(outDims, x->dataType());
     if (r == 0 || prodOf(shape) == 0) {
-      if (r == 0) std::memcpy(y->data.get(), plainOf(x)->data.get(), 4);
+      if (r == 0) std::memcpy(y->data.get(), plainOf(x)->data.get(), dtSize(x->dataType()));
       return wrap(info.Env(), y);
     }
     // x's logical dims written with strides that make the destination buffer row-major in outDims
@@ -286,7 +287,7 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
     splitAt(shape, axis, outer, inner);
     const char* src = x->data.get();
     char* dst = y->data.get();
-    const int64_t rows = outer * n, rb = inner * 4;
+    const int64_t rows = outer * n, rb = inner * static_cast<int64_t>(dtSize(x->dataType()));
     parallelFor(rows, rows * inner, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t o = u / n, j = u % n;
@@ -297,13 +298,16 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   });
 }
 
-// indexAdd(dy, dyShape, axis, idx, outShape) -> handle (plain f32)
+// indexAdd(dy, dyShape, axis, idx, outShape) -> handle (plain; float32, or bf16 for a bf16 dy:
+// accumulated in float32, rounded once)
 Napi::Value IndexAdd(const Napi::CallbackInfo& info) {
   return guarded(info, "indexAdd", [&]() -> Napi::Value {
     const dims dyShape = normDims(toDims(info[1]));
     const int64_t axis = normAxis(info[2].As<Napi::Number>().Int64Value(), dyShape.size());
     const dims outDims = normDims(toDims(info[4]));
-    auto dy = plainOf(asDims(castTo(unwrap(info[0], "indexAdd"), dt::f32), dyShape));
+    auto dy0 = unwrap(info[0], "indexAdd");
+    const bool bf = dy0->dataType() == dt::bf16;
+    auto dy = plainOf(asDims(castTo(dy0, dt::f32), dyShape));
     const int64_t n = dyShape[axis], A = outDims[axis];
     auto idx = readIndex(unwrap(info[3], "indexAdd"), n, A, "index");
     auto y = allocPlain(outDims, dt::f32, true);
@@ -323,7 +327,7 @@ Napi::Value IndexAdd(const Napi::CallbackInfo& info) {
         }
       }
     });
-    return wrap(info.Env(), y);
+    return wrap(info.Env(), bf ? narrow(y) : y);
   });
 }
 
@@ -336,9 +340,10 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     auto x = plainOf(asDims(unwrap(info[0], "gatherRows"), shape));
     auto t = readIndex(unwrap(info[2], "gatherRows"), N, C, "target");
     auto y = allocPlain({N}, x->dataType());
-    const char* xs = x->data.get();  // 4-byte elements (f32 or s32), copied bitwise
+    const char* xs = x->data.get();  // elements copied bitwise
     char* ys = y->data.get();
-    for (int64_t i = 0; i < N; ++i) std::memcpy(ys + i * 4, xs + (i * C + t[i]) * 4, 4);
+    const size_t esz = dtSize(x->dataType());
+    for (int64_t i = 0; i < N; ++i) std::memcpy(ys + i * esz, xs + (i * C + t[i]) * esz, esz);
     return wrap(info.Env(), y);
   });
 }
@@ -349,10 +354,14 @@ Napi::Value ScatterRows(const Napi::CallbackInfo& info) {
     const dims shape = toDims(info[1]);
     if (shape.size() != 2) throw std::runtime_error("expected a 2-D shape");
     const int64_t N = shape[0], C = shape[1];
-    auto dy = plainOf(asDims(castTo(unwrap(info[0], "scatterRows"), dt::f32), {N}));
+    auto dy0 = unwrap(info[0], "scatterRows");
+    // bf16 stays bf16 (values copied bitwise); int32 is written as float32
+    const dt ty = dy0->dataType() == dt::bf16 ? dt::bf16 : dt::f32;
+    auto dy = plainOf(asDims(castTo(dy0, ty), {N}));
     auto t = readIndex(unwrap(info[2], "scatterRows"), N, C, "target");
-    auto y = allocPlain(shape, dt::f32, true);
-    for (int64_t i = 0; i < N; ++i) y->f32()[i * C + t[i]] = dy->f32()[i];
+    auto y = allocPlain(shape, ty, true);
+    const size_t esz = dtSize(ty);
+    for (int64_t i = 0; i < N; ++i) std::memcpy(y->data.get() + (i * C + t[i]) * esz, dy->data.get() + i * esz, esz);
     return wrap(info.Env(), y);
   });
 }
