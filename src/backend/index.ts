@@ -80,6 +80,7 @@ export function withBackend<T>(name: BackendName, fn: () => T): T {
 }
 
 export type { Kernels } from './kernels.js';
+export { nativeCpuInfo, setBf16Mode, type NativeCpuInfo, type Bf16Mode } from './native/cpu.js';
 
 /**
  * Releases the native backend's cached free memory blocks to the system (as PyTorch's
