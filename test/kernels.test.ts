@@ -2449,6 +2449,30 @@ describe('bfloat16 kernels (native vs reference)', () => {
     }
   });
 
+  nativeTest('bf16 relu, neg, abs and reluBackward on special values (they work on the bf16 bits): NaN and -0 kept by relu, y > 0 selects dy', (nk) => {
+    // values: -0, +0, -1, 1, NaN, -NaN, +Inf, -Inf, the smallest positive and negative subnormals
+    const bits = Uint16Array.from([0x8000, 0x0000, 0xbf80, 0x3f80, 0x7fc0, 0xffc0, 0x7f80, 0xff80, 0x0001, 0x8001]);
+    const n = bits.length;
+    const x = nk.fromHost(bits, [n], 'bfloat16');
+    const dy = nk.fromHost(float32ToBfloat16(Float32Array.from({ length: n }, (_v, i) => i + 1)), [n], 'bfloat16');
+    const outs: Storage[] = [];
+    const run = (s: Storage): Uint16Array => {
+      outs.push(s);
+      assert.equal(s.dtype, 'bfloat16');
+      return nk.toHost!(s, [n]) as Uint16Array;
+    };
+    try {
+      // torch.relu keeps NaN and -0 (max(x, 0) written as x < 0 ? 0 : x), zeroes negatives and -Inf
+      assert.deepEqual([...run(nk.unary('relu', x, [n]))], [0x8000, 0x0000, 0x0000, 0x3f80, 0x7fc0, 0xffc0, 0x7f80, 0x0000, 0x0001, 0x0000]);
+      assert.deepEqual([...run(nk.unary('neg', x, [n]))], [...bits].map((b) => b ^ 0x8000));
+      assert.deepEqual([...run(nk.unary('abs', x, [n]))], [...bits].map((b) => b & 0x7fff));
+      // dx = dy where y > 0: +1, +Inf and the positive subnormal (entries 4, 7 and 9, dy = 4, 7, 9)
+      same(bfloat16ToFloat32(run(nk.reluBackward(dy, x, [n]))), [0, 0, 0, 4, 0, 0, 7, 0, 9, 0], 'reluBackward');
+    } finally {
+      for (const t of [x, dy, ...outs]) nk.dispose(t);
+    }
+  });
+
   nativeTest('cast keeps a blocked layout: float32 nChw blocked -> bf16 (tail zero) -> float32 gives the rounded values', (nk) => {
     const shape = [2, 6, 5, 5];
     const data = randn(new Generator(7900), numel(shape));

@@ -657,6 +657,23 @@ BufPtr unaryF32(UOp op, const BufPtr& xIn) {
   return y;
 }
 
+/**
+ * relu, neg and abs of bf16 values on their bits (exact: the results are the inputs or zero, so no
+ * conversion is needed). relu(x) = 0 for x in (-0, -Inf] (bits 0x8001..0xff80); -0 and NaN stay.
+ */
+CN_SIMD void bitsRange(UOp op, const uint16_t* __restrict x, uint16_t* __restrict y, int64_t n) {
+  if (op == UOp::Relu) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = x[i];
+      y[i] = static_cast<uint16_t>(h - 0x8001u) < 0x7f80u ? uint16_t(0) : h;
+    }
+  } else if (op == UOp::Neg) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] ^ 0x8000u;
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] & 0x7fffu;
+  }
+}
+
 BufPtr unaryImpl(UOp op, const BufPtr& xIn) {
   if (xIn->dataType() != dt::bf16) return unaryF32(op, xIn);
   BufPtr x = xIn;
@@ -668,6 +685,12 @@ BufPtr unaryImpl(UOp op, const BufPtr& xIn) {
   const bool physOk = isDense(x->md) || (x->md.data.format_kind == dnnl_blocked && unaryKeepsZero(op));
   if (!physOk) x = plainOf(x);
   auto y = allocBuf(x->md);
+  if (op == UOp::Relu || op == UOp::Neg || op == UOp::Abs) {
+    const uint16_t* xs = x->bf16();
+    uint16_t* ys = y->bf16();
+    parallelFor(physCount(x), [&](int64_t b, int64_t e) { bitsRange(op, xs + b, ys + b, e - b); });
+    return y;
+  }
   bf16Map(x->bf16(), y->bf16(), physCount(x), [op](const float* a, float* b, int64_t m) { unaryLoop(op, a, b, m); });
   return y;
 }
@@ -929,6 +952,14 @@ CN_SIMD void reluBackwardRange(const float* __restrict ys, const float* __restri
   }
 }
 
+/** reluBackwardRange on bf16 bits (both loads unconditional, a select: see above). */
+CN_SIMD void reluBackwardBits(const uint16_t* __restrict ys, const uint16_t* __restrict g, uint16_t* __restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t gv = g[i];
+    d[i] = static_cast<uint16_t>(ys[i] - 1u) < 0x7f80u ? gv : uint16_t(0);
+  }
+}
+
 BufPtr reluBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn) {
   // dx = dy where y > 0: over y's layout (a zero-padded tail has y = 0, so dx stays zero there),
   // in the gradient's dtype
@@ -939,8 +970,11 @@ BufPtr reluBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn) {
   auto dy = reorderInto(asDims(convertType(dyIn, t), md.dims()), md);
   auto dx = allocBuf(md);
   if (t == dt::bf16) {
-    bf16Zip(y->bf16(), dy->bf16(), dx->bf16(), y->numel() == 0 ? 0 : physCount(y),
-            [](const float* ys, const float* g, float* d, int64_t m) { reluBackwardRange(ys, g, d, m); });
+    // on the bits (exact): y > 0 for y in [0x0001, 0x7f80] (positive, +Inf; not ±0, NaN or negative)
+    const uint16_t* ys = y->bf16();
+    const uint16_t* g = dy->bf16();
+    uint16_t* d = dx->bf16();
+    parallelFor(y->numel() == 0 ? 0 : physCount(y), [&](int64_t b, int64_t e) { reluBackwardBits(ys + b, g + b, d + b, e - b); });
     return dx;
   }
   const float* __restrict ys = y->f32();
