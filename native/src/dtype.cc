@@ -121,6 +121,15 @@ std::string isaName() {
   }
 }
 
+bool jitBf16Reorders() {
+  static const bool jit = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto need = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & need) == need;  // oneDNN 2.6's jit_uni_reorder takes bf16 only with avx512_core
+  }();
+  return jit;
+}
+
 bool bf16Native() {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const auto need = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);

@@ -138,6 +138,13 @@ std::unique_ptr<T> bf16Entry(bool bf16, F&& make) {
 /** True when a bf16 kernel should run oneDNN's bf16 primitive `entry` (it exists, mode auto). */
 inline bool useBf16Primitive(const void* entry) { return entry != nullptr && bf16Mode() == Bf16Mode::Auto; }
 
+/**
+ * True when oneDNN's reorders to or from bf16 are jit kernels (AVX-512); without AVX-512 they are
+ * reference loops, measured ~50x slower than its float32 reorders, so layout changes of bf16 data
+ * then run in float32 (reorderTo, layout.cc) with the conversions done here.
+ */
+bool jitBf16Reorders();
+
 /** oneDNN's effective ISA name (e.g. "avx2", "avx512_core_bf16"). */
 std::string isaName();
 /** True when the CPU runs bf16 natively in oneDNN (avx512_core_bf16 or AMX). */

@@ -115,6 +115,12 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
   return true;
 }
 
+/**
+ * True when a permute/slice/pad of `x` moves its values in float32 (exact) instead of oneDNN's
+ * reorders on bf16, which are reference loops without AVX-512 (see jitBf16Reorders).
+ */
+bool viaF32(const BufPtr& x) { return x->dataType() == dt::bf16 && !jitBf16Reorders(); }
+
 // reshape(x, newShape) -> handle sharing memory (a plain copy first when x is blocked)
 Napi::Value Reshape(const Napi::CallbackInfo& info) {
   return guarded(info, "reshape", [&]() -> Napi::Value {
@@ -134,18 +140,21 @@ Napi::Value Permute(const Napi::CallbackInfo& info) {
     if (perm.size() != r) throw std::runtime_error("perm has the wrong length");
     dims outDims(r);
     for (size_t k = 0; k < r; ++k) outDims[k] = shape[perm[k]];
-    auto x = asDims(unwrap(info[0], "permute"), shape);
+    auto x0 = asDims(unwrap(info[0], "permute"), shape);
+    const bool via32 = viaF32(x0);
+    auto x = via32 ? widen(x0) : x0;
     auto y = allocPlain(outDims, x->dataType());
+    auto out = [&]() { return wrap(info.Env(), via32 ? narrow(y) : y); };
     if (r == 0 || prodOf(shape) == 0) {
       if (r == 0) std::memcpy(y->data.get(), plainOf(x)->data.get(), dtSize(x->dataType()));
-      return wrap(info.Env(), y);
+      return out();
     }
     // x's logical dims written with strides that make the destination buffer row-major in outDims
     const dims os = rowMajorStrides(outDims);
     dims xs(r);
     for (size_t k = 0; k < r; ++k) xs[perm[k]] = os[k];
     reorderRaw(x->md, x->data.get(), memory::desc(shape, x->dataType(), xs), y->data.get());
-    return wrap(info.Env(), y);
+    return out();
   });
 }
 
@@ -161,12 +170,12 @@ Napi::Value Slice(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < shape.size(); ++i)
       if (starts[i] < 0 || outDims[i] < 0 || starts[i] + outDims[i] > shape[i])
         throw std::runtime_error("slice out of range");
-    auto x = plainOf(asDims(unwrap(info[0], "slice"), shape));
+    auto x0 = unwrap(info[0], "slice");
+    const bool via32 = viaF32(x0);
+    auto x = plainOf(asDims(via32 ? widen(x0) : x0, shape));
     auto y = allocPlain(outDims, x->dataType());
-    if (y->numel() == 0) return wrap(info.Env(), y);
-    auto sub = x->md.submemory_desc(outDims, starts);
-    reorderRaw(sub, x->data.get(), y->md, y->data.get());
-    return wrap(info.Env(), y);
+    if (y->numel() > 0) reorderRaw(x->md.submemory_desc(outDims, starts), x->data.get(), y->md, y->data.get());
+    return wrap(info.Env(), via32 ? narrow(y) : y);
   });
 }
 
@@ -181,12 +190,12 @@ Napi::Value Pad(const Napi::CallbackInfo& info) {
       throw std::runtime_error("rank mismatch");
     for (size_t i = 0; i < shape.size(); ++i)
       if (starts[i] < 0 || starts[i] + shape[i] > full[i]) throw std::runtime_error("pad out of range");
-    auto dy = asDims(unwrap(info[0], "pad"), shape);
+    auto dy0 = unwrap(info[0], "pad");
+    const bool via32 = viaF32(dy0);
+    auto dy = asDims(via32 ? widen(dy0) : dy0, shape);
     auto y = allocPlain(full, dy->dataType(), true);
-    if (dy->numel() == 0) return wrap(info.Env(), y);
-    auto sub = y->md.submemory_desc(shape, starts);
-    reorderRaw(dy->md, dy->data.get(), sub, y->data.get());
-    return wrap(info.Env(), y);
+    if (dy->numel() > 0) reorderRaw(dy->md, dy->data.get(), y->md.submemory_desc(shape, starts), y->data.get());
+    return wrap(info.Env(), via32 ? narrow(y) : y);
   });
 }
 
