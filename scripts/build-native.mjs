@@ -11,7 +11,7 @@
 // native/prebuilds, or an earlier build); otherwise it is built from source when oneDNN's headers
 // and a compiler are there; when they are not, or the build fails, one line says so and the install
 // still succeeds (the TypeScript backend is used).
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
@@ -58,17 +58,32 @@ const local = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
 const gyp = existsSync(local) ? local : process.env.npm_config_node_gyp;
 if (gyp === undefined || !existsSync(gyp)) fail('node-gyp not found (run this through npm, e.g. npm rebuild convnet)');
 
+/** True when node-gyp's generated makefiles in `dir`/build compile every .cc file of `dir`/src. */
+function configured(dir) {
+  const build = join(dir, 'build');
+  if (!existsSync(build)) return false;
+  const mk = readdirSync(build)
+    .filter((f) => f.endsWith('.target.mk'))
+    .map((f) => readFileSync(join(build, f), 'utf8'))
+    .join('\n');
+  return readdirSync(join(dir, 'src'))
+    .filter((f) => f.endsWith('.cc'))
+    .every((f) => mk.includes(`/src/${f.slice(0, -3)}.o`));
+}
+
 /** Builds the addon in `dir` into `target` unless it is newer than its sources; returns node-gyp's status. */
 function build(dir, target, label) {
   const sources = [join(dir, 'binding.gyp'), ...readdirSync(join(dir, 'src')).map((f) => join(dir, 'src', f))];
-  if (existsSync(target) && !process.argv.includes('--force')) {
+  if (existsSync(target) && configured(dir) && !process.argv.includes('--force')) {
     const built = statSync(target).mtimeMs;
     if (sources.every((f) => statSync(f).mtimeMs <= built)) {
       console.log(`build-native: ${label} is up to date`);
       return 0;
     }
   }
-  const args = [gyp, existsSync(target) ? 'build' : 'rebuild', '--directory', dir, `--jobs=${process.env.JOBS ?? 'max'}`];
+  // An incremental build needs a configuration that lists every source file: binding.gyp reads the
+  // src/ folder when node-gyp configures, so a file added since then needs a fresh configure.
+  const args = [gyp, existsSync(target) && configured(dir) ? 'build' : 'rebuild', '--directory', dir, `--jobs=${process.env.JOBS ?? 'max'}`];
   if (existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
   return spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1;
 }

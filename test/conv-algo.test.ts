@@ -5,6 +5,7 @@
  * - the force switch (`setConvAlgo`, env CONVNET_CONV_ALGO) in all three directions;
  * - the choice cache: one choice per geometry, direction and mode, timed once in 'auto' mode
  *   (where there are two candidates) and reused;
+ * - bfloat16 as a precision of its own (direct only, its own cached choices);
  * - Winograd's numerical error against the reference backend (float64 accumulation, rounded once),
  *   forward / backward-data / backward-weights, on shapes where Winograd runs, next to the error of
  *   the f32 direct algorithm on the same data. The pinned bound: Winograd's worst error at most
@@ -23,6 +24,8 @@ import { fileURLToPath } from 'node:url';
 import type { Conv2dParams, Kernels, Shape, Storage } from '../src/backend/kernels.js';
 import { addon } from '../src/backend/native/addon.js';
 import { convAlgos, getConvAlgo, resetConvAlgos, setConvAlgo, type ConvAlgoChoice, type ConvAlgoMode } from '../src/backend/native/conv-algo.js';
+import { nativeCpuInfo } from '../src/backend/native/cpu.js';
+import { float32ToBfloat16 } from '../src/tensor/dtype.js';
 import { blockedCopy, native, paddingIsZero, ref } from './helpers/backends.js';
 import { Generator, numel, randn } from './helpers/data.js';
 
@@ -230,6 +233,60 @@ describe('convolution algorithm choice (native)', () => {
     runAll(nk, g, d.x, d.w, d.b, d.dy, true);
     assert.equal(convAlgos().measurements, m, 'switching modes back and forth does not time again');
     assert.equal(choicesFor(g).length, 6, 'three choices per mode used');
+  });
+
+  nativeTest("bfloat16 is a precision of its own: always direct (Winograd is float32-only), oneDNN's bf16 primitive where the CPU runs bf16 natively, else float32 on converted data; cached apart from float32", (nk) => {
+    const g = WINO_OK[0]!; // a 3x3 stride-1 layer: Winograd's shape
+    const d = data(g, 5);
+    const bf = (v: Float32Array, s: Shape): Storage => nk.fromHost(float32ToBfloat16(v), s, 'bfloat16');
+    const bf16Native = nativeCpuInfo()!.bf16Native;
+    resetConvAlgos();
+    for (const mode of ['auto', 'winograd'] as const) {
+      setConvAlgo(mode);
+      const [xs, ws, bs, dys] = [bf(d.x, g.x), bf(d.w, g.w), bf(d.b, [g.w[0]!]), bf(d.dy, g.y)];
+      const y = nk.conv2d(xs!, g.x, ws!, g.w, bs!, g.p, g.y);
+      const dx = nk.conv2dBackwardData(dys!, g.y, ws!, g.w, g.x, g.p);
+      const r = nk.conv2dBackwardWeights(dys!, g.y, xs!, g.x, g.w, true, g.p);
+      try {
+        assert.deepEqual([y.dtype, dx.dtype, r.dw.dtype, r.db?.dtype], ['bfloat16', 'bfloat16', 'bfloat16', 'bfloat16']);
+        assert.ok(paddingIsZero(y) && paddingIsZero(dx), 'zero-padded tails stay zero in bf16');
+      } finally {
+        for (const s of [xs, ws, bs, dys, y, dx, r.dw, r.db]) if (s) nk.dispose(s);
+      }
+      runAll(nk, g, d.x, d.w, d.b, d.dy, true); // the float32 choices of the same geometry
+    }
+    const all = choicesFor(g);
+    const b16 = all.filter((c) => c.dtype === 'bfloat16');
+    assert.equal(b16.length, 6, 'three directions in each of two modes');
+    assert.equal(all.filter((c) => c.dtype === 'float32').length, 6, 'float32 keeps its own choices');
+    for (const c of b16) {
+      assert.equal(c.algorithm, 'direct', `${c.mode} ${c.direction}`);
+      assert.ok(!c.measured, 'bf16 choices are not timed');
+      assert.match(c.reason, c.mode === 'winograd' ? /^forced winograd; bfloat16 runs the direct algorithm \(Winograd is float32-only\)$/ : /^bfloat16 runs the direct algorithm/);
+      if (bf16Native) {
+        assert.doesNotMatch(c.impl, /widened|^ref/, `${c.direction}: oneDNN's bf16 primitive runs (${c.impl})`);
+      } else {
+        assert.match(c.impl, /^float32 \S+ on widened bf16 data \(oneDNN 2\.6 has no bf16 convolution for this CPU \(it needs AVX-512\)\)$/);
+        assert.doesNotMatch(c.impl, /wino/);
+      }
+    }
+    const impl = addon!.convImpl(g.x, g.w, g.y, g.p.stride, g.p.padding, g.p.dilation, g.p.groups, 'bfloat16') as {
+      dtype: string;
+      forward: string | null;
+      backwardData: string | null;
+      backwardWeights: string | null;
+      bf16Reason: string;
+      winograd: { reason: string; forward: string | null };
+    };
+    assert.equal(impl.dtype, 'bfloat16');
+    assert.equal(impl.winograd.forward, null);
+    assert.match(impl.winograd.reason, /float32-only/);
+    if (bf16Native) {
+      assert.ok(impl.forward !== null && impl.backwardData !== null && impl.backwardWeights !== null, JSON.stringify(impl));
+    } else {
+      assert.deepEqual([impl.forward, impl.backwardData, impl.backwardWeights], [null, null, null]);
+      assert.match(impl.bf16Reason, /needs AVX-512/);
+    }
   });
 
   nativeTest('CONVNET_CONV_ALGO sets the starting mode; a bad value is a one-line error', () => {

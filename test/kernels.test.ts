@@ -16,6 +16,7 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from '../src/backend/kernels.js';
 import type { AdamHyper, BinaryOp, Conv2dParams, DType, Kernels, Pool2dParams, ReduceOp, SgdHyper, Shape, Storage, UnaryOp } from '../src/backend/kernels.js';
 import { addon } from '../src/backend/native/addon.js';
@@ -32,12 +33,15 @@ import {
   layoutOf,
   native,
   nativeTest,
+  paddingIsZero,
   ref,
   runKernel,
   type In,
   type Out,
 } from './helpers/backends.js';
 import { assertClose, EXACT, F32, sumTol, type Tol } from './helpers/assert-close.js';
+import { bfloat16ToFloat32, float32ToBfloat16 } from '../src/tensor/dtype.js';
+import { nativeCpuInfo, setBf16Mode } from '../src/backend/native/cpu.js';
 import { Generator, distinct, dot, numel, outSize, randInt32, randn, sh, smallInts, uniform } from './helpers/data.js';
 import { naiveAdaptiveAvg, naiveAvgPool, naiveConv2d, naiveMatmul, naiveMaxPool, naiveResize } from './helpers/naive.js';
 
@@ -2131,6 +2135,429 @@ describe('chains through blocked layouts (native vs reference, every intermediat
     } finally {
       rec.disposeAll();
     }
+  });
+});
+
+// ---- bfloat16 -------------------------------------------------------------------------------
+
+/** float32 values rounded to bfloat16 (nearest even), as float32. */
+function roundBf16(a: ArrayLike<number>): Float32Array {
+  return bfloat16ToFloat32(float32ToBfloat16(a));
+}
+
+/** Host values of any storage as numbers (bfloat16 widened). */
+function valuesOf(k: Kernels, s: Storage, shape: Shape): Float32Array | Int32Array {
+  const h = k.toHost!(s, shape);
+  if (s.dtype === 'bfloat16') return bfloat16ToFloat32(h as Uint16Array);
+  return h as Float32Array | Int32Array;
+}
+
+/** An expected output of a bf16 chain step. */
+interface StepOut {
+  shape: Shape;
+  dtype: DType;
+  /** Must be in a blocked layout on the native backend (the point of keeping activations blocked). */
+  blocked?: boolean;
+}
+
+/** What a bf16 chain needs from the backend it runs on. */
+interface ChainRun {
+  readonly k: Kernels;
+  /** Uploads float32 host data as `dtype` (bfloat16: rounded to nearest even). */
+  input(data: Float32Array, shape: Shape, dtype?: DType): Storage;
+  /** Keeps `s` for disposal with the run's other storages. */
+  own(s: Storage): Storage;
+  /** Runs one kernel call and returns its outputs (owned by the run; `native`: the call runs on the native backend). */
+  step(name: string, ins: readonly Storage[], inShapes: readonly Shape[], fn: (k: Kernels, s: Storage[], native: boolean) => Storage | (Storage | null)[], outs: readonly StepOut[]): Storage[];
+}
+
+/**
+ * The chain on the NATIVE backend in bfloat16, each step checked right away against the reference
+ * backend running the same kernel in float32 on exactly the step's native inputs (bf16 values
+ * widened) and rounding its result to bf16: a native bf16 kernel computes in float32 and rounds
+ * once, so the two may differ by the last bf16 bit where float32 summation order moves a value
+ * across a rounding boundary. Also records layouts and checks zero-padded channel tails.
+ */
+class Bf16NativeRun implements ChainRun {
+  readonly errors: string[] = [];
+  readonly layouts = new Map<string, string | null>();
+  readonly values = new Map<string, Float32Array | Int32Array>();
+  private readonly owned: Storage[] = [];
+  constructor(readonly k: Kernels) {}
+
+  input(data: Float32Array, shape: Shape, dtype: DType = 'bfloat16'): Storage {
+    const s = dtype === 'bfloat16' ? this.k.fromHost(float32ToBfloat16(data), shape, 'bfloat16') : this.k.fromHost(data, shape, dtype);
+    return this.own(s);
+  }
+
+  own(s: Storage): Storage {
+    this.owned.push(s);
+    return s;
+  }
+
+  step(name: string, ins: readonly Storage[], inShapes: readonly Shape[], fn: (k: Kernels, s: Storage[], native: boolean) => Storage | (Storage | null)[], outs: readonly StepOut[]): Storage[] {
+    const r = fn(this.k, [...ins], true);
+    const got = (Array.isArray(r) ? r : [r]).filter((s): s is Storage => s !== null);
+    this.owned.push(...got);
+    assert.equal(got.length, outs.length, `${name}: ${got.length} results, expected ${outs.length}`);
+    // the reference on the native step's inputs
+    const refIns = ins.map((s, i) => ref.fromHost(valuesOf(this.k, s, inShapes[i]!), inShapes[i]!, s.dtype === 'int32' ? 'int32' : 'float32'));
+    const rr = fn(ref, refIns, false);
+    const want = (Array.isArray(rr) ? rr : [rr]).filter((s): s is Storage => s !== null);
+    outs.forEach((o, j) => {
+      const label = outs.length > 1 ? `${name} [${j}]` : name;
+      const s = got[j]!;
+      if (s.dtype !== o.dtype) this.errors.push(`${label}: native result is ${s.dtype}, expected ${o.dtype}`);
+      const lay = layoutOf(s);
+      this.layouts.set(label, lay);
+      if (o.blocked === true && !(lay ?? '').startsWith('blocked')) this.errors.push(`${label}: expected a blocked layout on the native backend, got ${lay}`);
+      if (!paddingIsZero(s)) this.errors.push(`${label}: the zero-padded tail of its blocked layout (${lay}) is not zero`);
+      const n = valuesOf(this.k, s, o.shape);
+      this.values.set(label, n);
+      const e = valuesOf(ref, want[j]!, o.shape);
+      collect(this.errors, () => assertClose(n, o.dtype === 'bfloat16' ? roundBf16(e) : e, o.dtype === 'bfloat16' ? BF16_STEP : BF16_F32_STEP, `bf16 chain: ${label} (native ${lay})`, o.shape));
+    });
+    for (const s of [...refIns, ...want]) ref.dispose(s);
+    return got;
+  }
+
+  disposeAll(): void {
+    for (const s of this.owned) this.k.dispose(s);
+    this.owned.length = 0;
+  }
+}
+
+/** The same chain on the reference backend in float32, unrounded (the end-to-end comparison). */
+class F32RefRun implements ChainRun {
+  readonly k = ref;
+  readonly values = new Map<string, Float32Array | Int32Array>();
+  private readonly owned: Storage[] = [];
+  input(data: Float32Array, shape: Shape, dtype: DType = 'float32'): Storage {
+    return this.own(ref.fromHost(data, shape, dtype === 'bfloat16' ? 'float32' : dtype));
+  }
+  own(s: Storage): Storage {
+    this.owned.push(s);
+    return s;
+  }
+  step(name: string, ins: readonly Storage[], _inShapes: readonly Shape[], fn: (k: Kernels, s: Storage[], native: boolean) => Storage | (Storage | null)[], outs: readonly StepOut[]): Storage[] {
+    const r = fn(ref, [...ins], false);
+    const got = (Array.isArray(r) ? r : [r]).filter((s): s is Storage => s !== null);
+    this.owned.push(...got);
+    outs.forEach((o, j) => this.values.set(outs.length > 1 ? `${name} [${j}]` : name, valuesOf(ref, got[j]!, o.shape)));
+    return got;
+  }
+  disposeAll(): void {
+    for (const s of this.owned) ref.dispose(s);
+    this.owned.length = 0;
+  }
+}
+
+/** One native bf16 step vs the reference on its inputs: the last bf16 bit may differ (2^-7 relative), plus float32 noise near zero. */
+const BF16_STEP: Tol = { atol: 2e-5, rtol: 2 ** -7 + 1e-6 };
+/** float32 results of bf16 steps (batch-norm statistics and affine gradients): float32 summation order only. */
+const BF16_F32_STEP: Tol = { atol: 1e-5, rtol: 1e-4 };
+
+/**
+ * The bf16 mixed-precision training chain as autocast runs it: activations, weights and biases in
+ * bf16, batch-norm parameters and statistics in float32:
+ * x[2,3,15,15] -conv3x3(6)+b-> c1 -batchNormTrain-> bn -relu-> r1 -maxPool k3s2-> m1[2,6,7,7]
+ *   -conv3x3(10)+b-> c2 -relu-> r2; add(r2, c2) -> s2;  m1 -conv1x1(5)-> c3
+ *   cat(s2, c3) -> [2,15,7,7] -avgPool k2s2-> [2,15,3,3] -reshape-> [2,135] -linear(7)+b-> out
+ * and its backward, down to the float32 weight gradients (cast as autocast's backward does).
+ */
+function bf16Chain(c: ChainRun): void {
+  const gen = new Generator(7700);
+  const N = 2;
+  const xs = [N, 3, 15, 15], s1 = [N, 6, 15, 15], s2 = [N, 6, 7, 7], s3 = [N, 10, 7, 7], s4 = [N, 5, 7, 7], s5 = [N, 15, 7, 7], s6 = [N, 15, 3, 3];
+  const x = c.input(randn(gen, numel(xs)), xs);
+  const w1 = c.input(randn(gen, 6 * 27, 1 / Math.sqrt(27)), [6, 3, 3, 3]);
+  const b1 = c.input(randn(gen, 6, 0.5), [6]);
+  const gamma = c.input(uniform(gen, 6, 0.5, 1.5), [6], 'float32');
+  const beta = c.input(randn(gen, 6, 0.5), [6], 'float32');
+  const w2 = c.input(randn(gen, 10 * 54, 1 / Math.sqrt(54)), [10, 6, 3, 3]);
+  const b2 = c.input(randn(gen, 10, 0.5), [10]);
+  const w3 = c.input(randn(gen, 5 * 6, 1 / Math.sqrt(6)), [5, 6, 1, 1]);
+  const wl = c.input(randn(gen, 7 * 135, 1 / Math.sqrt(135)), [7, 135]);
+  const bl = c.input(randn(gen, 7, 0.5), [7]);
+  const dout = c.input(randn(gen, N * 7), [N, 7]);
+  const bf = (shape: Shape, blocked = false): StepOut => ({ shape, dtype: 'bfloat16', blocked });
+  const f32 = (shape: Shape): StepOut => ({ shape, dtype: 'float32' });
+  const mp = poolP(s1, [3, 3], [2, 2], [0, 0]);
+  const ap = poolP(s5, [2, 2], [2, 2], [0, 0]);
+
+  // ---- forward
+  const [c1] = c.step('c1 = conv2d(x)', [x, w1, b1], [xs, [6, 3, 3, 3], [6]], (kk, [a, w, b]) => kk.conv2d(a!, xs, w!, [6, 3, 3, 3], b!, P1, s1), [bf(s1, true)]);
+  const [bny, mean, vr] = c.step('bn = batchNormTrain(c1)', [c1!, gamma, beta], [s1, [6], [6]], (kk, [a, g, b]) => {
+    const r = kk.batchNormTrain(a!, s1, g!, b!, 1e-5);
+    return [r.y, r.mean, r.var];
+  }, [bf(s1, true), f32([6]), f32([6])]);
+  const [r1] = c.step('r1 = relu(bn.y)', [bny!], [s1], (kk, [a]) => kk.unary('relu', a!, s1), [bf(s1, true)]);
+  // the native forward's workspace goes to the native backward; the reference recomputes its argmax
+  let ws: Storage | null = null;
+  const [m1] = c.step('m1 = maxPool2d(r1)', [r1!], [s1], (kk, [a], native) => {
+    const r = kk.maxPool2d(a!, s1, mp);
+    if (native && r.workspace !== null) ws = c.own(r.workspace);
+    else if (r.workspace !== null) kk.dispose(r.workspace);
+    return r.y;
+  }, [bf(s2, true)]);
+  const [c2] = c.step('c2 = conv2d(m1)', [m1!, w2, b2], [s2, [10, 6, 3, 3], [10]], (kk, [a, w, b]) => kk.conv2d(a!, s2, w!, [10, 6, 3, 3], b!, P1, s3), [bf(s3, true)]);
+  const [r2] = c.step('r2 = relu(c2)', [c2!], [s3], (kk, [a]) => kk.unary('relu', a!, s3), [bf(s3, true)]);
+  const [sum2] = c.step('s2 = add(r2, c2)', [r2!, c2!], [s3, s3], (kk, [a, b]) => kk.binary('add', a!, s3, b!, s3, s3), [bf(s3, true)]);
+  const [c3] = c.step('c3 = conv2d 1x1(m1)', [m1!, w3], [s2, [5, 6, 1, 1]], (kk, [a, w]) => kk.conv2d(a!, s2, w!, [5, 6, 1, 1], null, P0, s4), [bf(s4)]);
+  const [cc] = c.step('cc = cat(s2, c3) axis 1', [sum2!, c3!], [s3, s4], (kk, [a, b]) => kk.cat([a!, b!], [s3, s4], 1), [bf(s5)]);
+  const [a1] = c.step('a1 = avgPool2d(cc)', [cc!], [s5], (kk, [a]) => kk.avgPool2d(a!, s5, ap), [bf(s6)]);
+  const [flat] = c.step('flat = reshape(a1)', [a1!], [s6], (kk, [a]) => kk.reshape(a!, s6, [N, 135]), [bf([N, 135])]);
+  c.step('out = linear(flat)', [flat!, wl, bl], [[N, 135], [7, 135], [7]], (kk, [a, w, b]) => kk.linear(a!, [N, 135], w!, [7, 135], b!), [bf([N, 7])]);
+
+  // ---- backward
+  const [dflat, dwl] = c.step('linearBackward', [dout, flat!, wl], [[N, 7], [N, 135], [7, 135]], (kk, [d, a, w]) => {
+    const r = kk.linearBackward(d!, a!, [N, 135], w!, [7, 135], true, true);
+    return [r.dx, r.dw, r.db];
+  }, [bf([N, 135]), bf([7, 135]), bf([7])]);
+  c.step('dwl as float32 (autocast backward)', [dwl!], [[7, 135]], (kk, [d]) => kk.cast(d!, [7, 135], 'float32'), [f32([7, 135])]);
+  const [da1] = c.step('da1 = reshape(dflat)', [dflat!], [[N, 135]], (kk, [d]) => kk.reshape(d!, [N, 135], s6), [bf(s6)]);
+  const [dcc] = c.step('dcc = avgPool2dBackward(da1)', [da1!], [s6], (kk, [d]) => kk.avgPool2dBackward(d!, s5, ap), [bf(s5)]);
+  const [ds2] = c.step('ds2 = slice(dcc) channels 0-9', [dcc!], [s5], (kk, [d]) => kk.slice(d!, s5, [0, 0, 0, 0], s3), [bf(s3)]);
+  const [dc3] = c.step('dc3 = slice(dcc) channels 10-14', [dcc!], [s5], (kk, [d]) => kk.slice(d!, s5, [0, 10, 0, 0], s4), [bf(s4)]);
+  const [dr2c2] = c.step('relu grad = reluBackward(ds2, r2)', [ds2!, r2!], [s3, s3], (kk, [d, y]) => kk.reluBackward(d!, y!, s3), [bf(s3)]);
+  const [dc2] = c.step('dc2 = axpy(relu grad, ds2, 1)', [dr2c2!, ds2!], [s3, s3], (kk, [a, b]) => kk.axpy(a!, b!, s3, 1), [bf(s3)]);
+  const [dm1a] = c.step('dm1a = conv2dBackwardData(dc2)', [dc2!, w2], [s3, [10, 6, 3, 3]], (kk, [d, w]) => kk.conv2dBackwardData(d!, s3, w!, [10, 6, 3, 3], s2, P1), [bf(s2)]);
+  c.step('dw2, db2 = conv2dBackwardWeights(dc2, m1)', [dc2!, m1!], [s3, s2], (kk, [d, a]) => {
+    const r = kk.conv2dBackwardWeights(d!, s3, a!, s2, [10, 6, 3, 3], true, P1);
+    return [r.dw, r.db];
+  }, [bf([10, 6, 3, 3]), bf([10])]);
+  const [dm1b] = c.step('dm1b = conv2dBackwardData(dc3)', [dc3!, w3], [s4, [5, 6, 1, 1]], (kk, [d, w]) => kk.conv2dBackwardData(d!, s4, w!, [5, 6, 1, 1], s2, P0), [bf(s2)]);
+  const [dm1] = c.step('dm1 = add(dm1a, dm1b)', [dm1a!, dm1b!], [s2, s2], (kk, [a, b]) => kk.binary('add', a!, s2, b!, s2, s2), [bf(s2)]);
+  const [dr1] = c.step('dr1 = maxPool2dBackward(dm1)', [dm1!, r1!, m1!], [s2, s1, s2], (kk, [d, a, y], native) =>
+    kk.maxPool2dBackward(d!, a!, y!, native ? ws : null, s1, mp), [bf(s1)]);
+  const [dbny] = c.step('dbn.y = reluBackward(dr1, r1)', [dr1!, r1!], [s1, s1], (kk, [d, y]) => kk.reluBackward(d!, y!, s1), [bf(s1, true)]);
+  const [dc1] = c.step('batchNormBackward', [dbny!, c1!, gamma, mean!, vr!], [s1, s1, [6], [6], [6]], (kk, [d, a, g, m, v]) => {
+    const r = kk.batchNormBackward(d!, a!, s1, g!, m!, v!, 1e-5);
+    return [r.dx, r.dgamma, r.dbeta];
+  }, [bf(s1, true), f32([6]), f32([6])]);
+  c.step('dx = conv2dBackwardData(dc1)', [dc1!, w1], [s1, [6, 3, 3, 3]], (kk, [d, w]) => kk.conv2dBackwardData(d!, s1, w!, [6, 3, 3, 3], xs, P1), [bf(xs)]);
+  const [dw1] = c.step('dw1, db1 = conv2dBackwardWeights(dc1, x)', [dc1!, x], [s1, xs], (kk, [d, a]) => {
+    const r = kk.conv2dBackwardWeights(d!, s1, a!, xs, [6, 3, 3, 3], true, P1);
+    return [r.dw, r.db];
+  }, [bf([6, 3, 3, 3]), bf([6])]);
+  c.step('dw1 as float32 (autocast backward)', [dw1!], [[6, 3, 3, 3]], (kk, [d]) => kk.cast(d!, [6, 3, 3, 3], 'float32'), [f32([6, 3, 3, 3])]);
+}
+
+/**
+ * End-to-end comparisons of the bf16 chain with the float32 one: absolute tolerances about 3x the
+ * largest difference measured on this data (as a share of the largest |value|: out 0.4%, the linear
+ * and conv weight gradients 0.4% and 1%, dgamma 0.4%, the first conv's dw 3% and dx 5%: the
+ * gradients that crossed every rounded layer), so a wrong kernel (errors of order 1) fails.
+ */
+const BF16_VS_F32: [string, Tol][] = [
+  ['out = linear(flat)', { atol: 0.06, rtol: 0 }],
+  ['linearBackward [1]', { atol: 0.15, rtol: 0 }],
+  ['dw2, db2 = conv2dBackwardWeights(dc2, m1) [0]', { atol: 0.12, rtol: 0 }],
+  ['batchNormBackward [1]', { atol: 0.04, rtol: 0 }],
+  ['dx = conv2dBackwardData(dc1)', { atol: 0.075, rtol: 0 }],
+  ['dw1 as float32 (autocast backward)', { atol: 0.4, rtol: 0 }],
+];
+
+describe('bfloat16 kernels (native vs reference)', () => {
+  nativeTest('bf16 training chain conv -> batchNormTrain -> relu -> maxPool -> conv -> relu/add -> cat(conv1x1) -> avgPool -> linear, and backward: every step within the last bf16 bit of the reference on its inputs, activations blocked, padded tails zero, no leaks', (nk) => {
+    const m0 = nk.memoryInUse();
+    const run = new Bf16NativeRun(nk);
+    try {
+      bf16Chain(run);
+    } catch (e) {
+      run.errors.unshift(`native bf16 chain threw: ${(e as Error).stack}`);
+    } finally {
+      run.disposeAll();
+    }
+    if (nk.memoryInUse() !== m0) run.errors.push(`native memoryInUse ${m0} -> ${nk.memoryInUse()} after disposing the chain`);
+    if (process.env.KERNELS_VERBOSE) for (const [nm, lay] of run.layouts) console.log(`#   ${nm}: ${lay}`);
+    // End to end: the bf16 chain against the same chain in float32 on the unrounded data. Eight
+    // rounded layers forward (each within 2^-9 relative) and as many backward: the results must stay
+    // within a few percent of float32 (measured here: see BF16_VS_F32).
+    const f = new F32RefRun();
+    try {
+      bf16Chain(f);
+    } finally {
+      f.disposeAll();
+    }
+    for (const [nm, tol] of BF16_VS_F32) {
+      const a = run.values.get(nm);
+      const e = f.values.get(nm);
+      if (a === undefined || e === undefined) {
+        run.errors.push(`end to end: ${nm} missing`);
+        continue;
+      }
+      collect(run.errors, () => assertClose(a, e, tol, `bf16 chain vs float32 chain: ${nm}`));
+    }
+    finish(run.errors);
+  });
+
+  nativeTest("setBf16Mode('f32'): the same bf16 chain computed in float32 on converted copies passes the same per-step checks", (nk) => {
+    const prev = setBf16Mode('f32');
+    const m0 = nk.memoryInUse();
+    const run = new Bf16NativeRun(nk);
+    try {
+      assert.equal(nativeCpuInfo()?.bf16Mode, 'f32');
+      bf16Chain(run);
+    } catch (e) {
+      run.errors.unshift(`native bf16 chain (mode f32) threw: ${(e as Error).stack}`);
+    } finally {
+      run.disposeAll();
+      setBf16Mode(prev);
+    }
+    if (nk.memoryInUse() !== m0) run.errors.push(`native memoryInUse ${m0} -> ${nk.memoryInUse()} after disposing the chain`);
+    finish(run.errors);
+    assert.throws(() => setBf16Mode('fast' as never), /the mode must be 'auto' or 'f32', got 'fast'/);
+  });
+
+  nativeTest('cast float32 -> bfloat16 rounds to nearest even (ties, NaN, infinities, -0, overflow, subnormals); bf16 <-> int32', (nk) => {
+    // bf16 keeps 7 fraction bits: 1 + 2^-8 is halfway between 1 (even) and 1 + 2^-7 -> 1 (0x3f80);
+    // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6 -> 1 + 2^-6 (0x3f82); a hair more
+    // than halfway rounds away (0xbf81); float32's largest finite value rounds up to +Inf (0x7f80);
+    // 1e-40 (bits 0x000116c2) rounds to the smallest subnormal 0x0001; -2.5 is exact (0xc020).
+    const x = Float32Array.from([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8 + 2 ** -20), NaN, Infinity, -Infinity, -0, 3.4028234663852886e38, 1e-40, -2.5]);
+    const want = [0x3f80, 0x3f80, 0x3f82, 0xbf81, 0x7fc0, 0x7f80, 0xff80, 0x8000, 0x7f80, 0x0001, 0xc020];
+    assert.deepEqual([...float32ToBfloat16(x)], want, 'the host conversion (test precondition)');
+    const s = nk.fromHost(x, [x.length], 'float32');
+    const b = nk.cast(s, [x.length], 'bfloat16');
+    try {
+      assert.equal(b.dtype, 'bfloat16');
+      assert.deepEqual([...(nk.toHost!(b, [x.length]) as Uint16Array)], want);
+    } finally {
+      nk.dispose(s);
+      nk.dispose(b);
+    }
+    // bf16 -> int32 truncates toward zero (NaN gives 0, out of range saturates); int32 -> bf16
+    // rounds: 257 is halfway between 256 and 258 (ulp 2) -> 256 (even), 259 -> 260, 2^24 + 1 -> 2^24
+    const f = Float32Array.from([2.5, -2.5, 1e10, NaN, -0.75]);
+    const fb = nk.fromHost(float32ToBfloat16(f), [5], 'bfloat16');
+    const fi = nk.cast(fb, [5], 'int32');
+    const i = nk.fromHost(Int32Array.from([257, 259, -3, 16777217, 0]), [5], 'int32');
+    const ib = nk.cast(i, [5], 'bfloat16');
+    try {
+      same(nk.toHost!(fi, [5]), [2, -2, 2147483647, 0, 0], 'cast bf16 -> int32');
+      assert.equal(ib.dtype, 'bfloat16');
+      same(bfloat16ToFloat32(nk.toHost!(ib, [5]) as Uint16Array), [256, 260, -3, 16777216, 0], 'cast int32 -> bf16');
+    } finally {
+      for (const t of [fb, fi, i, ib]) nk.dispose(t);
+    }
+    const bad = nk.fromHost(new Float32Array(2), [2], 'float32');
+    try {
+      assert.throws(() => nk.fromHost(new Float32Array(2), [2], 'bfloat16'), /bfloat16 data must be a Uint16Array/);
+    } finally {
+      nk.dispose(bad);
+    }
+  });
+
+  nativeTest('bf16 relu, neg, abs and reluBackward on special values (they work on the bf16 bits): NaN and -0 kept by relu, y > 0 selects dy', (nk) => {
+    // values: -0, +0, -1, 1, NaN, -NaN, +Inf, -Inf, the smallest positive and negative subnormals
+    const bits = Uint16Array.from([0x8000, 0x0000, 0xbf80, 0x3f80, 0x7fc0, 0xffc0, 0x7f80, 0xff80, 0x0001, 0x8001]);
+    const n = bits.length;
+    const x = nk.fromHost(bits, [n], 'bfloat16');
+    const dy = nk.fromHost(float32ToBfloat16(Float32Array.from({ length: n }, (_v, i) => i + 1)), [n], 'bfloat16');
+    const outs: Storage[] = [];
+    const run = (s: Storage): Uint16Array => {
+      outs.push(s);
+      assert.equal(s.dtype, 'bfloat16');
+      return nk.toHost!(s, [n]) as Uint16Array;
+    };
+    try {
+      // torch.relu keeps NaN and -0 (max(x, 0) written as x < 0 ? 0 : x), zeroes negatives and -Inf
+      assert.deepEqual([...run(nk.unary('relu', x, [n]))], [0x8000, 0x0000, 0x0000, 0x3f80, 0x7fc0, 0xffc0, 0x7f80, 0x0000, 0x0001, 0x0000]);
+      assert.deepEqual([...run(nk.unary('neg', x, [n]))], [...bits].map((b) => b ^ 0x8000));
+      assert.deepEqual([...run(nk.unary('abs', x, [n]))], [...bits].map((b) => b & 0x7fff));
+      // dx = dy where y > 0: +1, +Inf and the positive subnormal (entries 4, 7 and 9, dy = 4, 7, 9)
+      same(bfloat16ToFloat32(run(nk.reluBackward(dy, x, [n]))), [0, 0, 0, 4, 0, 0, 7, 0, 9, 0], 'reluBackward');
+    } finally {
+      for (const t of [x, dy, ...outs]) nk.dispose(t);
+    }
+  });
+
+  nativeTest('cast keeps a blocked layout: float32 nChw blocked -> bf16 (tail zero) -> float32 gives the rounded values', (nk) => {
+    const shape = [2, 6, 5, 5];
+    const data = randn(new Generator(7900), numel(shape));
+    const s = nk.fromHost(data, shape, 'float32');
+    const blk = blockedCopy(nk, s, shape, true);
+    const b = nk.cast(blk, shape, 'bfloat16');
+    const back = nk.cast(b, shape, 'float32');
+    try {
+      assert.equal(b.dtype, 'bfloat16');
+      assert.ok(isBlocked(b), `the bf16 copy kept the blocked layout (got ${layoutOf(b)})`);
+      assert.ok(paddingIsZero(b), 'the bf16 copy has a zero tail');
+      assert.ok(isBlocked(back) && paddingIsZero(back), `the float32 copy is blocked with a zero tail (got ${layoutOf(back)})`);
+      same(bfloat16ToFloat32(nk.toHost!(b, shape) as Uint16Array), [...roundBf16(data)], 'bf16 values');
+      same(nk.toHost!(back, shape), [...roundBf16(data)], 'widened back');
+    } finally {
+      for (const t of [s, blk, b, back]) nk.dispose(t);
+    }
+  });
+
+  nativeTest('bf16 on a blocked layout with a padded channel tail: ops that map 0 elsewhere keep the tail zero, and a conv after them reads only real channels', (nk) => {
+    const shape = [2, 6, 5, 5];
+    const gen = new Generator(7950);
+    const eye = new Float32Array(36);
+    for (let c = 0; c < 6; c++) eye[c * 7] = 1;
+    const m0 = nk.memoryInUse();
+    const run = new Bf16NativeRun(nk);
+    const producers: [string, (k: Kernels, s: Storage, native: boolean) => Storage][] = [
+      ['unary exp', (k, s) => k.unary('exp', s, shape)],
+      ['unary rsqrt', (k, s) => k.unary('rsqrt', s, shape)],
+      ['unary reciprocal', (k, s) => k.unary('reciprocal', s, shape)],
+      ['unary sigmoid', (k, s) => k.unary('sigmoid', s, shape)],
+      ['scalar add 1', (k, s) => k.scalar('add', s, shape, 1, false)],
+      ['scalar le 1 (comparison)', (k, s) => k.scalar('le', s, shape, 1, false)],
+      ['clamp [1, 2]', (k, s) => k.clamp(s, shape, 1, 2)],
+      ['binary add [1,6,1,1] bias', (k, s, native) => {
+        const v = Float32Array.from([1, 2, 3, 4, 5, 6]);
+        const b = native ? k.fromHost(float32ToBfloat16(v), [1, 6, 1, 1], 'bfloat16') : k.fromHost(v, [1, 6, 1, 1], 'float32');
+        try {
+          return k.binary('add', s, shape, b, [1, 6, 1, 1], shape);
+        } finally {
+          k.dispose(b);
+        }
+      }],
+    ];
+    try {
+      const x0 = run.input(uniform(gen, numel(shape), 0.2, 2), shape);
+      const w = run.input(eye, [6, 6, 1, 1]);
+      const w1 = run.input(randn(gen, 7 * 6, 0.4), [7, 6, 1, 1]);
+      // an identity 1x1 convolution gives an exact copy in the convolution's blocked layout
+      const [x] = run.step('x blocked = identity conv2d 1x1', [x0, w], [shape, [6, 6, 1, 1]], (k, [a, e]) => k.conv2d(a!, shape, e!, [6, 6, 1, 1], null, P0, shape), [{ shape, dtype: 'bfloat16', blocked: true }]);
+      for (const [name, produce] of producers) {
+        const [y] = run.step(`${name}(x blocked)`, [x!], [shape], (k, [a], native) => produce(k, a!, native), [{ shape, dtype: 'bfloat16' }]);
+        run.step(`conv2d 1x1 after ${name}`, [y!, w1], [shape, [7, 6, 1, 1]], (k, [a, ww]) => k.conv2d(a!, shape, ww!, [7, 6, 1, 1], null, P0, [2, 7, 5, 5]), [{ shape: [2, 7, 5, 5], dtype: 'bfloat16' }]);
+        run.step(`reduce sum over C after ${name}`, [y!], [shape], (k, [a]) => k.reduce('sum', a!, shape, [1]), [{ shape: [2, 1, 5, 5], dtype: 'bfloat16' }]);
+      }
+    } catch (e) {
+      run.errors.unshift(`threw: ${(e as Error).stack}`);
+    } finally {
+      run.disposeAll();
+    }
+    if (nk.memoryInUse() !== m0) run.errors.push(`native memoryInUse ${m0} -> ${nk.memoryInUse()}`);
+    finish(run.errors);
+  });
+
+  nativeTest('nativeCpuInfo: oneDNN\'s ISA, and bf16Native exactly when the CPU has AVX-512 BF16 or AMX', (nk, t) => {
+    void nk;
+    if (process.env.ONEDNN_MAX_CPU_ISA || process.env.DNNL_MAX_CPU_ISA) {
+      t.skip('oneDNN\'s ISA is capped by the environment');
+      return;
+    }
+    let flags = new Set<string>();
+    try {
+      flags = new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+    } catch {
+      t.skip('no /proc/cpuinfo');
+      return;
+    }
+    const info = nativeCpuInfo();
+    assert.ok(info !== null);
+    const avx512core = ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq'].every((f) => flags.has(f));
+    const expected = avx512core && (flags.has('avx512_bf16') || flags.has('amx_bf16'));
+    assert.equal(info.bf16Native, expected, `bf16Native for ISA ${info.isa}`);
+    assert.match(info.isa, expected ? /^avx512_core_(bf16|amx)$/ : /^(sse41|avx|avx2|avx2_vnni|avx512_core|avx512_core_vnni)$/);
+    if (flags.has('avx2') && !avx512core) assert.match(info.isa, /^avx2/);
+    assert.equal(info.bf16Mode, 'auto');
   });
 });
 

@@ -20,6 +20,7 @@ static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
+  InitDtype(env, exports);
   InitElementwise(env, exports);
   InitReduce(env, exports);
   InitLayout(env, exports);

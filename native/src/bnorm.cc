@@ -1,10 +1,14 @@
 // Batch normalization on oneDNN (training forward with batch statistics, inference with given
 // statistics, backward). Works directly on the layout the input arrives in (a blocked conv output
 // stays blocked: y and dx take x's layout). Per-channel vectors (gamma, beta, mean, var and their
-// gradients) are plain [C].
+// gradients) are plain [C] float32 (also for a bfloat16 x: statistics in float32, as kernels.ts).
+//
+// bfloat16 x (and dy): oneDNN's bf16 batch normalization (float32 statistics) where it has a
+// non-reference implementation for this CPU (AVX-512); elsewhere the float32 primitive on widened
+// copies in the same layout, y / dx rounded once. y and dx stay bf16 in x's (blocked) layout.
 #include <sstream>
 
-#include "buf.h"
+#include "dtype.h"
 
 namespace cn {
 
@@ -35,33 +39,49 @@ std::string epsKey(float eps) {
   return s.str();
 }
 
-FwdEntry& fwdEntry(const memory::desc& md, float eps, bool training) {
+/** The forward primitive for layout `md` (null for a bf16 md oneDNN has no fast bf16 batch norm for). */
+FwdEntry* fwdEntry(const memory::desc& md, float eps, bool training) {
   std::string key = std::string(training ? "bnT|" : "bnI|") + mdKey(md) + '|' + epsKey(eps);
-  return cached<FwdEntry>(key, [&]() {
-    auto flags = training ? kScaleShift : (kScaleShift | normalization_flags::use_global_stats);
-    dnnl::batch_normalization_forward::desc d(
-        training ? prop_kind::forward_training : prop_kind::forward_inference, md, eps, flags);
-    FwdEntry e;
-    e.pd = dnnl::batch_normalization_forward::primitive_desc(d, engine());
-    e.prim = dnnl::batch_normalization_forward(e.pd);
-    return e;
+  return cachedOpt<FwdEntry>(key, [&]() {
+    return bf16Entry<FwdEntry>(md.data_type() == dt::bf16, [&]() {
+      auto flags = training ? kScaleShift : (kScaleShift | normalization_flags::use_global_stats);
+      dnnl::batch_normalization_forward::desc d(
+          training ? prop_kind::forward_training : prop_kind::forward_inference, md, eps, flags);
+      auto e = std::make_unique<FwdEntry>();
+      e->pd = dnnl::batch_normalization_forward::primitive_desc(d, engine());
+      e->prim = dnnl::batch_normalization_forward(e->pd);
+      return e;
+    });
   });
 }
 
-BwdEntry& bwdEntry(const memory::desc& md, float eps) {
-  return cached<BwdEntry>("bnB|" + mdKey(md) + '|' + epsKey(eps), [&]() {
-    auto& f = fwdEntry(md, eps, true);
-    dnnl::batch_normalization_backward::desc d(prop_kind::backward, md, md, eps, kScaleShift);
-    BwdEntry e;
-    e.pd = dnnl::batch_normalization_backward::primitive_desc(d, engine(), f.pd);
-    e.prim = dnnl::batch_normalization_backward(e.pd);
-    return e;
+/** The backward primitive for layout `md` (null as fwdEntry). */
+BwdEntry* bwdEntry(const memory::desc& md, float eps) {
+  return cachedOpt<BwdEntry>("bnB|" + mdKey(md) + '|' + epsKey(eps), [&]() -> std::unique_ptr<BwdEntry> {
+    FwdEntry* f = fwdEntry(md, eps, true);
+    if (f == nullptr) return nullptr;
+    return bf16Entry<BwdEntry>(md.data_type() == dt::bf16, [&]() {
+      dnnl::batch_normalization_backward::desc d(prop_kind::backward, md, md, eps, kScaleShift);
+      auto e = std::make_unique<BwdEntry>();
+      e->pd = dnnl::batch_normalization_backward::primitive_desc(d, engine(), f->pd);
+      e->prim = dnnl::batch_normalization_backward(e->pd);
+      return e;
+    });
   });
 }
 
-/** A per-channel vector as plain [C]. */
+/**
+ * `x` as the primitives take it: float32 / int32 as float32; bf16 as is when oneDNN's bf16
+ * primitive runs (`entry`), else widened to float32 in its layout.
+ */
+BufPtr computeInput(const BufPtr& x, const void* entry) {
+  if (x->dataType() == dt::bf16 && useBf16Primitive(entry)) return x;
+  return convertType(x, dt::f32);
+}
+
+/** A per-channel vector as plain float32 [C]. */
 BufPtr channelVec(const Napi::Value& v, const char* what, int64_t c) {
-  return toPlain(nnAsDims(unwrap(v, what), {c}));
+  return toPlain(nnAsDims(convertType(unwrap(v, what), dt::f32), {c}));
 }
 
 dims checkedDims(const Napi::CallbackInfo& info, const Napi::Value& v, const char* op) {
@@ -81,7 +101,8 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   return guarded(info, "batchNormTrain", [&]() -> Napi::Value {
     auto xd = checkedDims(info, info[1], "batchNormTrain");
     const int64_t C = xd[1];
-    auto x = nnAsDims(unwrap(info[0], "batchNormTrain x"), xd);
+    auto x0 = nnAsDims(unwrap(info[0], "batchNormTrain x"), xd);
+    const bool bf = x0->dataType() == dt::bf16;
     auto gamma = channelVec(info[2], "batchNormTrain gamma", C);
     auto beta = channelVec(info[3], "batchNormTrain beta", C);
     float eps = static_cast<float>(info[4].As<Napi::Number>().DoubleValue());
@@ -89,9 +110,10 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     auto var = allocPlain({C}, dt::f32, true);
     BufPtr y;
     if (hasZero(xd)) {
-      y = allocPlain(xd, dt::f32, true);
+      y = allocPlain(xd, bf ? dt::bf16 : dt::f32, true);
     } else {
-      auto& e = fwdEntry(x->md, eps, true);
+      auto x = computeInput(x0, bf ? fwdEntry(x0->md, eps, true) : nullptr);
+      auto& e = *fwdEntry(x->md, eps, true);
       y = allocBuf(x->md);
       e.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()},
                                 {DNNL_ARG_DST, y->mem()},
@@ -100,6 +122,7 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
                                 {DNNL_ARG_MEAN, mean->mem()},
                                 {DNNL_ARG_VARIANCE, var->mem()}});
       stream().wait();
+      if (bf) y = narrow(y);
     }
     auto out = Napi::Array::New(info.Env(), 3);
     out.Set(0u, wrap(info.Env(), y));
@@ -114,14 +137,16 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
   return guarded(info, "batchNormInference", [&]() -> Napi::Value {
     auto xd = checkedDims(info, info[1], "batchNormInference");
     const int64_t C = xd[1];
-    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, dt::f32, true));
-    auto x = nnAsDims(unwrap(info[0], "batchNormInference x"), xd);
+    auto x0 = nnAsDims(unwrap(info[0], "batchNormInference x"), xd);
+    const bool bf = x0->dataType() == dt::bf16;
+    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, bf ? dt::bf16 : dt::f32, true));
     auto gamma = channelVec(info[2], "batchNormInference gamma", C);
     auto beta = channelVec(info[3], "batchNormInference beta", C);
     auto mean = channelVec(info[4], "batchNormInference mean", C);
     auto var = channelVec(info[5], "batchNormInference var", C);
     float eps = static_cast<float>(info[6].As<Napi::Number>().DoubleValue());
-    auto& e = fwdEntry(x->md, eps, false);
+    auto x = computeInput(x0, bf ? fwdEntry(x0->md, eps, false) : nullptr);
+    auto& e = *fwdEntry(x->md, eps, false);
     auto y = allocBuf(x->md);
     e.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()},
                               {DNNL_ARG_DST, y->mem()},
@@ -130,7 +155,7 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
                               {DNNL_ARG_MEAN, mean->mem()},
                               {DNNL_ARG_VARIANCE, var->mem()}});
     stream().wait();
-    return wrap(info.Env(), y);
+    return wrap(info.Env(), bf ? narrow(y) : y);
   });
 }
 
@@ -146,12 +171,14 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
     auto dgamma = allocPlain({C}, dt::f32, true);
     auto dbeta = allocPlain({C}, dt::f32, true);
     BufPtr dx;
+    auto x0 = nnAsDims(unwrap(info[1], "batchNormBackward x"), xd);
+    const bool bf = x0->dataType() == dt::bf16;
     if (hasZero(xd)) {
-      dx = allocPlain(xd, dt::f32, true);
+      dx = allocPlain(xd, bf ? dt::bf16 : dt::f32, true);
     } else {
-      auto x = nnAsDims(unwrap(info[1], "batchNormBackward x"), xd);
+      auto x = computeInput(x0, bf ? bwdEntry(x0->md, eps) : nullptr);
       auto dy = reorderTo(nnAsDims(unwrap(info[0], "batchNormBackward dy"), xd), x->md);
-      auto& e = bwdEntry(x->md, eps);
+      auto& e = *bwdEntry(x->md, eps);
       dx = allocBuf(x->md);
       // oneDNN 2.6 wants the shift argument with use_shift even though backward never reads it.
       auto shift = allocPlain({C}, dt::f32, true);
@@ -165,6 +192,7 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
                                 {DNNL_ARG_DIFF_SCALE, dgamma->mem()},
                                 {DNNL_ARG_DIFF_SHIFT, dbeta->mem()}});
       stream().wait();
+      if (bf) dx = narrow(dx);
     }
     auto out = Napi::Array::New(info.Env(), 3);
     out.Set(0u, wrap(info.Env(), dx));

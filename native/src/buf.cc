@@ -1,6 +1,8 @@
 // Implementation of the shared core declared in buf.h.
 #include "buf.h"
 
+#include "dtype.h"
+
 #include <atomic>
 #include <mutex>
 #include <cstdlib>
@@ -136,6 +138,19 @@ BufPtr allocPlain(const dims& d, dt t, bool zero) { return allocBuf(plainDesc(d,
 
 BufPtr reorderTo(const BufPtr& b, const memory::desc& md) {
   if (b->md == md) return b;
+  const dt from = b->dataType(), to = md.data_type();
+  const auto isFloat = [](dt t) { return t == dt::f32 || t == dt::bf16; };
+  if (from != to && isFloat(from) && isFloat(to) && withType(b->md, to) == md) {
+    // same layout, another element type: an exact widening or one rounding, without oneDNN (whose
+    // bf16 reorders are reference loops on CPUs without AVX-512)
+    return convertType(b, to);
+  }
+  if ((from == dt::bf16 || to == dt::bf16) && !jitBf16Reorders()) {
+    // a layout change of bf16 data without oneDNN's jit bf16 reorders: move the values in float32
+    // (exact) and convert here
+    auto y32 = reorderTo(convertType(b, dt::f32), withType(md, dt::f32));
+    return to == dt::f32 ? y32 : to == dt::bf16 ? narrow(y32) : reorderTo(y32, md);
+  }
   auto out = allocBuf(md);
   auto src = b->mem();
   auto dst = out->mem();

@@ -42,6 +42,7 @@ struct Buf {
   bool isPlain() const;
   float* f32() const { return reinterpret_cast<float*>(data.get()); }
   int32_t* s32() const { return reinterpret_cast<int32_t*>(data.get()); }
+  uint16_t* bf16() const { return reinterpret_cast<uint16_t*>(data.get()); }
 };
 using BufPtr = std::shared_ptr<Buf>;
 
@@ -53,7 +54,11 @@ BufPtr allocBuf(const memory::desc& md, bool zero = false);
 BufPtr allocPlain(const dims& d, dt t = dt::f32, bool zero = false);
 /** `b` itself if already row-major, otherwise a row-major copy (oneDNN reorder). */
 BufPtr toPlain(const BufPtr& b);
-/** `b` itself if its layout equals `md`, otherwise a copy reordered into `md`. */
+/**
+ * `b` itself if its descriptor equals `md`, otherwise a copy in `md`: converted element by element
+ * when only the element type differs (float32 <-> bf16, see dtype.h), else reordered by oneDNN
+ * (which converts types on the way).
+ */
 BufPtr reorderTo(const BufPtr& b, const memory::desc& md);
 /** Total bytes currently allocated by allocBuf (live Bufs). */
 int64_t bytesInUse();
@@ -95,12 +100,28 @@ T& cached(const std::string& key, const std::function<T()>& make) {
   return ref;
 }
 
+/**
+ * Like `cached`, for entries that may not exist: `make` returns null (e.g. a primitive oneDNN does
+ * not implement for this CPU), which is cached too, so oneDNN is asked once.
+ */
+template <class T>
+T* cachedOpt(const std::string& key, const std::function<std::unique_ptr<T>()>& make) {
+  static std::unordered_map<std::string, std::unique_ptr<T>> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  auto p = make();
+  T* r = p.get();
+  cache.emplace(key, std::move(p));
+  return r;
+}
+
 /** Runs `f`, converting dnnl::error / std::exception into a JS Error prefixed with `op`. */
 Napi::Value guarded(const Napi::CallbackInfo& info, const char* op,
                     const std::function<Napi::Value()>& f);
 
 // ---- kernel families (each .cc defines one) -------------------------------------------------
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitDtype(Napi::Env env, Napi::Object exports);
 void InitElementwise(Napi::Env env, Napi::Object exports);
 void InitReduce(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);

@@ -23,10 +23,18 @@
 // primitive. `setConvAlgo('direct' | 'winograd' | 'auto')` (env CONVNET_CONV_ALGO, applied by the
 // TS adapter) forces an algorithm from then on (Winograd where it exists, direct elsewhere);
 // `convAlgos()` lists every cached choice with its timings.
+//
+// bfloat16 is a precision of its own: x and w bf16 give a bf16 y / dx / dw (db too), accumulated in
+// float32 and rounded once; the bias is used as float32. Its choice is cached apart from float32's
+// and is always the direct algorithm (oneDNN's Winograd is float32-only): oneDNN's bf16 direct
+// convolution where it has a non-reference implementation for this CPU (AVX-512: its
+// jit_avx512_core_bf16 kernels; AVX2 CPUs have none in oneDNN 2.6), else the float32 direct
+// convolution on widened copies in the same layouts, its results rounded once. Either way
+// activations stay bf16 in the blocked layouts the primitives choose.
 #include <chrono>
 #include <sstream>
 
-#include "buf.h"
+#include "dtype.h"
 
 namespace cn {
 
@@ -98,6 +106,7 @@ struct ConvGeom {
   dims x, w, y;  // logical: x [N,C,H,W], w [O,C/g,KH,KW], y [N,O,OH,OW]
   dims stride, padL, padR, dil;  // oneDNN conventions (dil = PyTorch dilation - 1)
   int64_t groups = 1;
+  dt t = dt::f32;  // the precision: f32, or bf16 (data bf16, accumulation f32)
 
   dims weightDims() const {
     if (groups == 1) return w;
@@ -106,7 +115,8 @@ struct ConvGeom {
   std::string key() const {
     std::ostringstream s;
     s << dimsKey(x) << '|' << dimsKey(w) << '|' << dimsKey(y) << '|' << dimsKey(stride) << '|'
-      << dimsKey(padL) << '|' << dimsKey(padR) << '|' << dimsKey(dil) << '|' << groups;
+      << dimsKey(padL) << '|' << dimsKey(padR) << '|' << dimsKey(dil) << '|' << groups << '|'
+      << dtName(t);
     return s.str();
   }
 };
@@ -143,7 +153,7 @@ ConvGeom readGeom(const Napi::CallbackInfo& info, int at, const dims& x, const d
   return g;
 }
 
-memory::desc anyDesc(const dims& d) { return memory::desc(d, dt::f32, tag::any); }
+memory::desc anyDesc(const dims& d, dt t) { return memory::desc(d, t, tag::any); }
 
 // ---- algorithms ---------------------------------------------------------------------------------
 
@@ -162,6 +172,7 @@ Mode g_mode = Mode::Auto;
  * lack it). The conditions of its jit_avx512_core_f32_wino_conv_4x3 kernels.
  */
 std::string winogradShapeIssue(const ConvGeom& g) {
+  if (g.t != dt::f32) return "Winograd is float32-only (bfloat16 runs the direct algorithm)";
   if (g.groups != 1) return "groups > 1";
   if (g.w[2] != 3 || g.w[3] != 3) return "kernel is not 3x3";
   if (g.stride[0] != 1 || g.stride[1] != 1) return "stride is not 1";
@@ -180,23 +191,13 @@ const char* noWinogradHere() {
 }
 
 /**
- * A cache of entries that may not exist (a Winograd primitive oneDNN does not implement is cached
- * as null, so it is asked for once).
+ * Runs `make` (entries that may not exist are cached as null by cachedOpt, so oneDNN is asked
+ * once). For Winograd a oneDNN error means "not implemented here" and gives null; for bf16 too,
+ * and so does a bf16 primitive oneDNN only has its reference implementation of (bf16ImplFast).
  */
 template <class T>
-T* cachedOpt(const std::string& key, const std::function<std::unique_ptr<T>()>& make) {
-  static std::unordered_map<std::string, std::unique_ptr<T>> cache;
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second.get();
-  auto p = make();
-  T* r = p.get();
-  cache.emplace(key, std::move(p));
-  return r;
-}
-
-/** Runs `make`; for Winograd a oneDNN error means "not implemented here" and gives null. */
-template <class T>
-std::unique_ptr<T> makeOrNull(Algo a, const std::function<std::unique_ptr<T>()>& make) {
+std::unique_ptr<T> makeOrNull(Algo a, const ConvGeom& g, const std::function<std::unique_ptr<T>()>& make) {
+  if (g.t == dt::bf16) return bf16Entry<T>(true, make);
   if (a == Algo::Direct) return make();
   try {
     return make();
@@ -242,11 +243,11 @@ bool winogradShapeOk(const ConvGeom& g) { return winogradShapeIssue(g).empty(); 
 FwdEntry* fwdEntry(const ConvGeom& g, bool bias, Algo a) {
   if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
   return cachedOpt<FwdEntry>(std::string("convF|") + algoName(a) + "|" + g.key() + (bias ? "|b" : "|-"), [&]() {
-    return makeOrNull<FwdEntry>(a, [&]() {
-      auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
-      dnnl::convolution_forward::desc d(prop_kind::forward_training, dnnlAlg(a), anyDesc(g.x),
-                                        anyDesc(g.weightDims()), bmd, anyDesc(g.y), g.stride, g.dil,
-                                        g.padL, g.padR);
+    return makeOrNull<FwdEntry>(a, g, [&]() {
+      auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();  // f32 bias (bf16 too)
+      dnnl::convolution_forward::desc d(prop_kind::forward_training, dnnlAlg(a), anyDesc(g.x, g.t),
+                                        anyDesc(g.weightDims(), g.t), bmd, anyDesc(g.y, g.t), g.stride,
+                                        g.dil, g.padL, g.padR);
       auto e = std::make_unique<FwdEntry>();
       e->pd = dnnl::convolution_forward::primitive_desc(d, engine());
       e->src = e->pd.src_desc();
@@ -257,21 +258,23 @@ FwdEntry* fwdEntry(const ConvGeom& g, bool bias, Algo a) {
   });
 }
 
-/** The forward descriptor a backward primitive of algorithm `a` is hinted with. */
-const dnnl::convolution_forward::primitive_desc& hintFor(const ConvGeom& g, bool bias, Algo a) {
+/** The forward descriptor a backward primitive of algorithm `a` is hinted with (null: none, bf16). */
+const dnnl::convolution_forward::primitive_desc* hintFor(const ConvGeom& g, bool bias, Algo a) {
   FwdEntry* f = fwdEntry(g, bias, a);
   if (f == nullptr) f = fwdEntry(g, bias, Algo::Direct);
-  return f->pd;
+  return f == nullptr ? nullptr : &f->pd;
 }
 
 BwdDataEntry* bwdDataEntry(const ConvGeom& g, Algo a) {
   if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
   return cachedOpt<BwdDataEntry>(std::string("convD|") + algoName(a) + "|" + g.key(), [&]() {
-    return makeOrNull<BwdDataEntry>(a, [&]() {
-      dnnl::convolution_backward_data::desc d(dnnlAlg(a), anyDesc(g.x), anyDesc(g.weightDims()),
-                                              anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
+    const auto* hint = hintFor(g, false, a);
+    if (hint == nullptr) return std::unique_ptr<BwdDataEntry>();
+    return makeOrNull<BwdDataEntry>(a, g, [&]() {
+      dnnl::convolution_backward_data::desc d(dnnlAlg(a), anyDesc(g.x, g.t), anyDesc(g.weightDims(), g.t),
+                                              anyDesc(g.y, g.t), g.stride, g.dil, g.padL, g.padR);
       auto e = std::make_unique<BwdDataEntry>();
-      e->pd = dnnl::convolution_backward_data::primitive_desc(d, engine(), hintFor(g, false, a));
+      e->pd = dnnl::convolution_backward_data::primitive_desc(d, engine(), *hint);
       e->diffSrc = e->pd.diff_src_desc();
       e->wei = e->pd.weights_desc();
       e->diffDst = e->pd.diff_dst_desc();
@@ -283,12 +286,15 @@ BwdDataEntry* bwdDataEntry(const ConvGeom& g, Algo a) {
 BwdWeiEntry* bwdWeiEntry(const ConvGeom& g, bool bias, Algo a) {
   if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
   return cachedOpt<BwdWeiEntry>(std::string("convW|") + algoName(a) + "|" + g.key() + (bias ? "|b" : "|-"), [&]() {
-    return makeOrNull<BwdWeiEntry>(a, [&]() {
+    const auto* hint = hintFor(g, bias, a);
+    if (hint == nullptr) return std::unique_ptr<BwdWeiEntry>();
+    return makeOrNull<BwdWeiEntry>(a, g, [&]() {
+      // float32 weight and bias gradients (also for bf16 data: accumulated in f32, rounded by the caller)
       auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
-      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), anyDesc(g.x), anyDesc(g.weightDims()),
-                                                 bmd, anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
+      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), anyDesc(g.x, g.t), anyDesc(g.weightDims(), dt::f32),
+                                                 bmd, anyDesc(g.y, g.t), g.stride, g.dil, g.padL, g.padR);
       auto e = std::make_unique<BwdWeiEntry>();
-      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, engine(), hintFor(g, bias, a));
+      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, engine(), *hint);
       e->src = e->pd.src_desc();
       e->diffWei = e->pd.diff_weights_desc();
       e->diffBias = e->pd.diff_bias_desc();
@@ -329,7 +335,9 @@ double nowMs() {
  */
 Algo chooseAlgo(const char* direction, const ConvGeom& g, bool bias, const std::function<bool(Algo)>& available,
                 const std::function<void(Algo)>& run, const std::function<std::string(Algo)>& impl) {
-  const std::string key = std::string(direction) + "|" + g.key() + (bias ? "|b|" : "|-|") + modeName(g_mode);
+  // bf16 choices also depend on the bf16 mode (oneDNN's bf16 primitive or float32 on converted data)
+  const std::string key = std::string(direction) + "|" + g.key() + (bias ? "|b|" : "|-|") + modeName(g_mode) +
+                          (g.t == dt::bf16 ? (bf16Mode() == Bf16Mode::Auto ? "|auto" : "|f32") : "");
   auto it = g_choiceIndex.find(key);
   if (it != g_choiceIndex.end()) return g_choices[it->second].algo;
   Choice c;
@@ -340,7 +348,11 @@ Algo chooseAlgo(const char* direction, const ConvGeom& g, bool bias, const std::
   const std::string shapeIssue = winogradShapeIssue(g);
   const bool wino = available(Algo::Winograd);
   const std::string noWino = "Winograd unavailable: " + (shapeIssue.empty() ? std::string(noWinogradHere()) : shapeIssue);
-  if (g_mode == Mode::Direct) {
+  if (g.t == dt::bf16) {
+    c.algo = Algo::Direct;
+    c.reason = std::string(g_mode == Mode::Winograd ? "forced winograd; " : "") +
+               "bfloat16 runs the direct algorithm (Winograd is float32-only)";
+  } else if (g_mode == Mode::Direct) {
     c.algo = Algo::Direct;
     c.reason = "forced direct";
   } else if (g_mode == Mode::Winograd) {
@@ -380,7 +392,7 @@ BufPtr weightsAs(const BufPtr& w0, const ConvGeom& g, const memory::desc& want) 
   auto w = nnAsDims(w0, g.w);
   if (g.groups == 1) return reorderTo(w, want);
   // [O, C/g, KH, KW] row-major has the same bytes as [g, O/g, C/g, KH, KW] row-major (goihw).
-  auto grouped = reinterpret(toPlain(w), plainDesc(g.weightDims()));
+  auto grouped = reinterpret(toPlain(w), plainDesc(g.weightDims(), w->dataType()));
   return reorderTo(grouped, want);
 }
 
@@ -437,7 +449,75 @@ void layoutPenalty(const BufPtr& out, const memory::desc& directMd) {
   if (out->md != directMd) reorderTo(out, directMd);
 }
 
-// conv2d(x, xDims, w, wDims, b|null, stride, padding, dilation, groups, yDims) -> y
+// ---- bfloat16 ----------------------------------------------------------------------------------
+
+/** The precision of a convolution of a and b: bf16 when both are bf16, else float32. */
+dt convType(const BufPtr& a, const BufPtr& b) {
+  return a->dataType() == dt::bf16 && b->dataType() == dt::bf16 ? dt::bf16 : dt::f32;
+}
+
+/** The float32 twin of a bf16 geometry (where the fallback computes). */
+ConvGeom f32Twin(const ConvGeom& g) {
+  ConvGeom r = g;
+  r.t = dt::f32;
+  return r;
+}
+
+/** Why a bf16 convolution does not run oneDNN's bf16 primitive (entry: the bf16 entry or null). */
+std::string noBf16Why(const void* entry) {
+  if (entry != nullptr) return "bf16 mode 'f32'";
+  return bf16Native() ? "oneDNN has no fast bf16 implementation for this shape"
+                      : "oneDNN 2.6 has no bf16 convolution for this CPU (it needs AVX-512)";
+}
+
+/**
+ * Records the choice of `direction` for bf16 geometry g (always direct) and says whether oneDNN's
+ * bf16 primitive `entry` runs (else float32 on widened data); `impl` names the primitive that runs.
+ */
+bool bf16Choice(const char* direction, const ConvGeom& g, bool bias, const void* entry,
+                const std::function<std::string(bool native)>& impl) {
+  const bool native = useBf16Primitive(entry);
+  chooseAlgo(
+      direction, g, bias, [](Algo) { return false; }, [](Algo) {},
+      [&](Algo) { return native ? impl(true) : "float32 " + impl(false) + " on widened bf16 data (" + noBf16Why(entry) + ")"; });
+  return native;
+}
+
+BufPtr convFwdBf16(const ConvGeom& g, bool bias, const BufPtr& x, const BufPtr& w, const BufPtr& bb) {
+  FwdEntry* e = fwdEntry(g, bias, Algo::Direct);
+  const ConvGeom g32 = f32Twin(g);
+  const bool native = bf16Choice("forward", g, bias, e, [&](bool n) {
+    return std::string((n ? e : fwdEntry(g32, bias, Algo::Direct))->pd.impl_info_str());
+  });
+  if (native) return runFwd(*e, g, x, w, bb);
+  return narrow(runFwd(*fwdEntry(g32, bias, Algo::Direct), g32, widen(x), widen(w), bb));
+}
+
+BufPtr convBwdDataBf16(const ConvGeom& g, const BufPtr& dy, const BufPtr& w) {
+  BwdDataEntry* e = bwdDataEntry(g, Algo::Direct);
+  const ConvGeom g32 = f32Twin(g);
+  const bool native = bf16Choice("backwardData", g, false, e, [&](bool n) {
+    return std::string((n ? e : bwdDataEntry(g32, Algo::Direct))->pd.impl_info_str());
+  });
+  if (native) return runBwdData(*e, g, dy, w);
+  return narrow(runBwdData(*bwdDataEntry(g32, Algo::Direct), g32, widen(dy), widen(w)));
+}
+
+/** dw and db in float32 (oneDNN's bf16 backward-weights writes float32 gradients). */
+std::pair<BufPtr, BufPtr> convBwdWeiBf16(const ConvGeom& g, bool bias, const BufPtr& x, const BufPtr& dy) {
+  BwdWeiEntry* e = bwdWeiEntry(g, bias, Algo::Direct);
+  const ConvGeom g32 = f32Twin(g);
+  const bool native = bf16Choice("backwardWeights", g, bias, e, [&](bool n) {
+    return std::string((n ? e : bwdWeiEntry(g32, bias, Algo::Direct))->pd.impl_info_str());
+  });
+  if (native) return runBwdWei(*e, x, dy, bias);
+  return runBwdWei(*bwdWeiEntry(g32, bias, Algo::Direct), widen(x), widen(dy), bias);
+}
+
+// ---- N-API ----------------------------------------------------------------------------------
+
+// conv2d(x, xDims, w, wDims, b|null, stride, padding, dilation, groups, yDims) -> y (bf16 when x
+// and w are bf16, else float32)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return guarded(info, "conv2d", [&]() -> Napi::Value {
     auto x = unwrap(info[0], "conv2d x");
@@ -446,13 +526,15 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     auto wd = toDims(info[3]);
     auto b = unwrapOpt(info[4], "conv2d b");
     auto g = readGeom(info, 5, xd, wd, toDims(info[9]));
+    g.t = convType(x, w);
     if (hasZero(g.x) || hasZero(g.y)) {
-      auto y = allocPlain(g.y, dt::f32, true);
+      auto y = allocPlain(g.y, g.t, true);
       return wrap(info.Env(), y);
     }
     x = nnAsDims(x, g.x);
     const bool bias = b != nullptr;
-    BufPtr bb = bias ? toPlain(nnAsDims(b, {g.y[1]})) : nullptr;
+    BufPtr bb = bias ? toPlain(nnAsDims(convertType(b, dt::f32), {g.y[1]})) : nullptr;
+    if (g.t == dt::bf16) return wrap(info.Env(), convFwdBf16(g, bias, x, w, bb));
     const Algo a = chooseAlgo(
         "forward", g, bias, [&](Algo c) { return fwdEntry(g, bias, c) != nullptr; },
         [&](Algo c) {
@@ -464,7 +546,8 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   });
 }
 
-// conv2dBackwardData(dy, dyDims, w, wDims, xDims, stride, padding, dilation, groups) -> dx
+// conv2dBackwardData(dy, dyDims, w, wDims, xDims, stride, padding, dilation, groups) -> dx (bf16
+// when dy and w are bf16)
 Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   return guarded(info, "conv2dBackwardData", [&]() -> Napi::Value {
     auto dy = unwrap(info[0], "conv2dBackwardData dy");
@@ -473,8 +556,10 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
     auto wd = toDims(info[3]);
     auto xd = toDims(info[4]);
     auto g = readGeom(info, 5, xd, wd, yd);
-    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, dt::f32, true));
+    g.t = convType(dy, w);
+    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, g.t, true));
     dy = nnAsDims(dy, g.y);
+    if (g.t == dt::bf16) return wrap(info.Env(), convBwdDataBf16(g, dy, w));
     const Algo a = chooseAlgo(
         "backwardData", g, false, [&](Algo c) { return bwdDataEntry(g, c) != nullptr; },
         [&](Algo c) {
@@ -487,7 +572,7 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
 }
 
 // conv2dBackwardWeights(dy, dyDims, x, xDims, wDims, hasBias, stride, padding, dilation, groups)
-//   -> [dw, db|null]
+//   -> [dw, db|null] (bf16 when dy and x are bf16: accumulated in float32, rounded once)
 Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   return guarded(info, "conv2dBackwardWeights", [&]() -> Napi::Value {
     auto dy = unwrap(info[0], "conv2dBackwardWeights dy");
@@ -497,52 +582,66 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
     auto wd = toDims(info[4]);
     bool bias = info[5].ToBoolean().Value();
     auto g = readGeom(info, 6, xd, wd, yd);
+    g.t = convType(dy, x);
     auto out = Napi::Array::New(info.Env(), 2);
     if (hasZero(g.x) || hasZero(g.y) || hasZero(g.w)) {
-      out.Set(0u, wrap(info.Env(), allocPlain(g.w, dt::f32, true)));
-      out.Set(1u, bias ? wrap(info.Env(), allocPlain({g.y[1]}, dt::f32, true))
+      out.Set(0u, wrap(info.Env(), allocPlain(g.w, g.t, true)));
+      out.Set(1u, bias ? wrap(info.Env(), allocPlain({g.y[1]}, g.t, true))
                        : info.Env().Null());
       return out;
     }
     dy = nnAsDims(dy, g.y);
     x = nnAsDims(x, g.x);
-    const Algo a = chooseAlgo(
-        "backwardWeights", g, bias, [&](Algo c) { return bwdWeiEntry(g, bias, c) != nullptr; },
-        [&](Algo c) {
-          auto r = runBwdWei(*bwdWeiEntry(g, bias, c), x, dy, bias);
-          if (c != Algo::Direct) layoutPenalty(r.first, bwdWeiEntry(g, bias, Algo::Direct)->diffWei);
-        },
-        [&](Algo c) { return std::string(bwdWeiEntry(g, bias, c)->pd.impl_info_str()); });
-    auto r = runBwdWei(*bwdWeiEntry(g, bias, a), x, dy, bias);
-    BufPtr dw = r.first;
+    std::pair<BufPtr, BufPtr> r;
+    if (g.t == dt::bf16) {
+      r = convBwdWeiBf16(g, bias, x, dy);
+    } else {
+      const Algo a = chooseAlgo(
+          "backwardWeights", g, bias, [&](Algo c) { return bwdWeiEntry(g, bias, c) != nullptr; },
+          [&](Algo c) {
+            auto rr = runBwdWei(*bwdWeiEntry(g, bias, c), x, dy, bias);
+            if (c != Algo::Direct) layoutPenalty(rr.first, bwdWeiEntry(g, bias, Algo::Direct)->diffWei);
+          },
+          [&](Algo c) { return std::string(bwdWeiEntry(g, bias, c)->pd.impl_info_str()); });
+      r = runBwdWei(*bwdWeiEntry(g, bias, a), x, dy, bias);
+    }
+    BufPtr dw = r.first;  // float32 (also for bf16 data)
     if (g.groups > 1) {
       // Bring the grouped gradient back to plain goihw = plain [O, C/g, KH, KW] bytes.
-      auto plain = reorderTo(dw, plainDesc(g.weightDims()));
-      dw = reinterpret(plain, plainDesc(g.w));
+      auto plain = reorderTo(dw, plainDesc(g.weightDims(), dw->dataType()));
+      dw = reinterpret(plain, plainDesc(g.w, dw->dataType()));
     }
-    out.Set(0u, wrap(info.Env(), dw));
-    out.Set(1u, bias ? wrap(info.Env(), toPlain(r.second)) : info.Env().Null());
+    out.Set(0u, wrap(info.Env(), convertType(dw, g.t)));
+    out.Set(1u, bias ? wrap(info.Env(), convertType(toPlain(r.second), g.t)) : info.Env().Null());
     return out;
   });
 }
 
-// convImpl(xDims, wDims, yDims, stride, padding, dilation, groups) -> implementation names of the
-// direct forward / backward-data / backward-weights primitives, and `winograd`: the Winograd ones
-// (or why there are none), for benchmarks and debugging. Creates descriptors only (cached).
+// convImpl(xDims, wDims, yDims, stride, padding, dilation, groups, dtype?) -> implementation names
+// of the direct forward / backward-data / backward-weights primitives (for dtype 'bfloat16':
+// oneDNN's bf16 ones, null where oneDNN has none here, with `bf16Reason`), and `winograd`: the
+// Winograd ones (or why there are none), for benchmarks and debugging. Creates descriptors only
+// (cached).
 Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
   return guarded(info, "convImpl", [&]() -> Napi::Value {
     auto g = readGeom(info, 3, toDims(info[0]), toDims(info[1]), toDims(info[2]));
+    if (info.Length() > 7 && info[7].IsString() && info[7].As<Napi::String>().Utf8Value() == "bfloat16") g.t = dt::bf16;
     auto env = info.Env();
     auto* f = fwdEntry(g, false, Algo::Direct);
     auto* d = bwdDataEntry(g, Algo::Direct);
     auto* w = bwdWeiEntry(g, false, Algo::Direct);
     auto o = Napi::Object::New(env);
-    o.Set("forward", f->pd.impl_info_str());
-    o.Set("backwardData", d->pd.impl_info_str());
-    o.Set("backwardWeights", w->pd.impl_info_str());
-    o.Set("src", mdKey(f->src));
-    o.Set("weights", mdKey(f->wei));
-    o.Set("dst", mdKey(f->dst));
+    auto name = [&](const auto* e) { return e ? Napi::Value(Napi::String::New(env, e->pd.impl_info_str())) : env.Null(); };
+    o.Set("dtype", dtName(g.t));
+    o.Set("forward", name(f));
+    o.Set("backwardData", name(d));
+    o.Set("backwardWeights", name(w));
+    if (g.t == dt::bf16) o.Set("bf16Reason", f && d && w ? "" : noBf16Why(nullptr));
+    if (f) {
+      o.Set("src", mdKey(f->src));
+      o.Set("weights", mdKey(f->wei));
+      o.Set("dst", mdKey(f->dst));
+    }
     auto wo = Napi::Object::New(env);
     auto* wf = fwdEntry(g, false, Algo::Winograd);
     auto* wdd = bwdDataEntry(g, Algo::Winograd);
@@ -608,6 +707,7 @@ Napi::Value ConvAlgos(const Napi::CallbackInfo& info) {
     o.Set("padding", dimsArray(env, c.g.padL));
     o.Set("dilation", dimsArray(env, {c.g.dil[0] + 1, c.g.dil[1] + 1}));
     o.Set("groups", Napi::Number::New(env, static_cast<double>(c.g.groups)));
+    o.Set("dtype", dtName(c.g.t));
     o.Set("bias", Napi::Boolean::New(env, c.bias));
     o.Set("mode", modeName(c.mode));
     o.Set("algorithm", algoName(c.algo));

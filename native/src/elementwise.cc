@@ -1,6 +1,9 @@
 // Elementwise kernels: unary, binary (NumPy broadcasting), scalar, clamp, reluBackward, cast, axpy.
 //
-// Results: every kernel here except cast returns float32; int32 inputs are read as numbers.
+// Element types: float32 and bfloat16 compute in float32 and return the input's type (bf16 rounded
+// once, to nearest even); the hand-written loops read and write bf16 directly in chunks (dtype.h).
+// int32: binary/scalar add, sub, mul (wrapping), maximum, minimum and the comparisons stay int32
+// (1/0 for comparisons); the other kernels read int32 inputs as float32 numbers.
 // NaN follows PyTorch (see src/backend/kernels.ts): comparisons with NaN give 0, maximum/minimum,
 // clamp, relu propagate NaN, sign(NaN) = 0.
 //
@@ -29,6 +32,7 @@
 #include <limits>
 #include <numeric>
 
+#include "dtype.h"
 #include "general.h"
 #include "simd.h"
 
@@ -108,41 +112,10 @@ bool isDense(const memory::desc& md) {
     if (md.data.padded_dims[i] != md.data.dims[i]) return false;
     n *= md.data.dims[i];
   }
-  return static_cast<int64_t>(md.get_size()) == n * 4;
+  return static_cast<int64_t>(md.get_size()) == n * static_cast<int64_t>(dtSize(md.data_type()));
 }
 
-namespace {
-// float -> int32 truncating toward zero; NaN -> 0 and saturation keep the conversion defined
-CN_SIMD void castF32S32(const float* __restrict s, int32_t* __restrict d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float v = s[i];
-    d[i] = v != v ? 0
-           : v >= 2147483647.f ? INT32_MAX
-           : v <= -2147483648.f ? INT32_MIN
-                                : static_cast<int32_t>(v);
-  }
-}
-CN_SIMD void castS32F32(const int32_t* __restrict s, float* __restrict d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
-}
-}  // namespace
-
-BufPtr castTo(const BufPtr& xIn, dt to) {
-  if (xIn->dataType() == to) return xIn;
-  auto x = plainOf(xIn);
-  auto y = allocBuf(plainDesc(x->md.dims(), to));
-  int64_t n = x->numel();
-  if (to == dt::s32) {
-    const float* s = x->f32();
-    int32_t* d = y->s32();
-    parallelFor(n, [&](int64_t b, int64_t e) { castF32S32(s + b, d + b, e - b); });
-  } else {
-    const int32_t* s = x->s32();
-    float* d = y->f32();
-    parallelFor(n, [&](int64_t b, int64_t e) { castS32F32(s + b, d + b, e - b); });
-  }
-  return y;
-}
+BufPtr castTo(const BufPtr& x, dt to) { return convertType(x, to); }
 
 /**
  * A descriptor of dims `d` with the same blocking structure as `ref` (same inner blocks, same
@@ -190,8 +163,8 @@ using namespace gen;
 
 namespace {
 
-/** Number of floats physically stored (padding included). */
-int64_t physCount(const BufPtr& b) { return static_cast<int64_t>(b->bytes() / 4); }
+/** Number of elements physically stored (padding included). */
+int64_t physCount(const BufPtr& b) { return static_cast<int64_t>(b->bytes() / dtSize(b->dataType())); }
 
 /** True for a blocked layout with a zero-padded tail (e.g. nChw16c with C % 16 != 0). */
 bool isPadded(const memory::desc& md) { return md.data.format_kind == dnnl_blocked && !isDense(md); }
@@ -403,8 +376,8 @@ struct BcastGeom {
 };
 
 /** Work units [u0, u1) of bcastLoop: one chunk of the innermost run each (multiversioned). */
-template <class F>
-CN_SIMD void bcastRange(const float* a, const float* b, float* o, const BcastGeom& g, int64_t u0, int64_t u1, F f) {
+template <class T, class O, class F>
+CN_SIMD void bcastRange(const T* a, const T* b, O* o, const BcastGeom& g, int64_t u0, int64_t u1, F f) {
   const int nd = g.nd;
   const int64_t L = g.D[nd - 1], la = g.A[nd - 1], lb = g.B[nd - 1];
   for (int64_t u = u0; u < u1; ++u) {
@@ -417,18 +390,18 @@ CN_SIMD void bcastRange(const float* a, const float* b, float* o, const BcastGeo
       bo += k * g.B[i];
     }
     const int64_t j0 = c * g.CH, j1 = std::min(L, j0 + g.CH);
-    float* op = o + oi * L;
+    O* op = o + oi * L;
     if (la == 1 && lb == 1) {
-      const float* pa = a + ao;
-      const float* pb = b + bo;
+      const T* pa = a + ao;
+      const T* pb = b + bo;
       for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], pb[j]);
     } else if (la == 1 && lb == 0) {
-      const float* pa = a + ao;
-      const float vb = b[bo];
+      const T* pa = a + ao;
+      const T vb = b[bo];
       for (int64_t j = j0; j < j1; ++j) op[j] = f(pa[j], vb);
     } else if (la == 0 && lb == 1) {
-      const float va = a[ao];
-      const float* pb = b + bo;
+      const T va = a[ao];
+      const T* pb = b + bo;
       for (int64_t j = j0; j < j1; ++j) op[j] = f(va, pb[j]);
     } else {
       for (int64_t j = j0; j < j1; ++j) op[j] = f(a[ao + j * la], b[bo + j * lb]);
@@ -441,9 +414,8 @@ CN_SIMD void bcastRange(const float* a, const float* b, float* o, const BcastGeo
  * per out dim (0 for broadcast dims). Dims are merged where contiguous; the innermost run is
  * specialised for stride 0/1 so it vectorises. Parallel above kParallelMin output elements.
  */
-template <class F>
-void bcastLoop(const float* a, const dims& sa, const float* b, const dims& sb, float* o, const dims& od,
-               F f) {
+template <class T, class O, class F>
+void bcastLoop(const T* a, const dims& sa, const T* b, const dims& sb, O* o, const dims& od, F f) {
   // drop size-1 dims, merge contiguous neighbours
   int64_t D[DNNL_MAX_NDIMS + 1], A[DNNL_MAX_NDIMS + 1], B[DNNL_MAX_NDIMS + 1];
   int nd = 0;
@@ -594,8 +566,18 @@ memory::desc commonLayout(const BufPtr& a, const BufPtr& b) {
   return a->md;
 }
 
-/** f32 view of an input: int32 storages are converted (results are always float32). */
-BufPtr asF32(const BufPtr& b) { return b->dataType() == dt::f32 ? b : castTo(b, dt::f32); }
+/** float32 view of an input: int32 storages are converted (plain), bf16 ones widened in their layout. */
+BufPtr asF32(const BufPtr& b) { return convertType(b, dt::f32); }
+
+/** The element type two operands are computed in: int32 only when both are; float32 when either is. */
+dt commonType(dt a, dt b) {
+  if (a == b) return a;
+  if (a == dt::f32 || b == dt::f32) return dt::f32;
+  return dt::bf16;  // bf16 with int32
+}
+
+/** The element type of a float kernel's result for input type `t` (int32 inputs compute in float32). */
+dt floatType(dt t) { return t == dt::bf16 ? dt::bf16 : dt::f32; }
 
 // ---- kernels --------------------------------------------------------------------------------
 
@@ -629,7 +611,7 @@ bool zeroChannelPadding(const BufPtr& y) {
   return true;
 }
 
-BufPtr unaryImpl(UOp op, const BufPtr& xIn) {
+BufPtr unaryF32(UOp op, const BufPtr& xIn) {
   BufPtr x = asF32(xIn);
   const int64_t n = x->numel();
   if (n == 0) return allocBuf(x->md);
@@ -675,12 +657,121 @@ BufPtr unaryImpl(UOp op, const BufPtr& xIn) {
   return y;
 }
 
+/**
+ * relu, neg and abs of bf16 values on their bits (exact: the results are the inputs or zero, so no
+ * conversion is needed). relu(x) = 0 for x in (-0, -Inf] (bits 0x8001..0xff80); -0 and NaN stay.
+ */
+CN_SIMD void bitsRange(UOp op, const uint16_t* __restrict x, uint16_t* __restrict y, int64_t n) {
+  if (op == UOp::Relu) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = x[i];
+      y[i] = static_cast<uint16_t>(h - 0x8001u) < 0x7f80u ? uint16_t(0) : h;
+    }
+  } else if (op == UOp::Neg) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] ^ 0x8000u;
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] & 0x7fffu;
+  }
+}
+
+BufPtr unaryImpl(UOp op, const BufPtr& xIn) {
+  if (xIn->dataType() != dt::bf16) return unaryF32(op, xIn);
+  BufPtr x = xIn;
+  if (x->numel() == 0) return allocBuf(x->md);
+  // exp/log/sigmoid/tanh: the float32 kernel (oneDNN's jit or libm, its NaN fix-ups and padding
+  // rules) on the widened data, rounded once
+  if (!unaryCheap(op)) return narrow(unaryF32(op, widen(x)));
+  // the cheap maps over the physical bf16 buffer under the same layout rules as float32
+  const bool physOk = isDense(x->md) || (x->md.data.format_kind == dnnl_blocked && unaryKeepsZero(op));
+  if (!physOk) x = plainOf(x);
+  auto y = allocBuf(x->md);
+  if (op == UOp::Relu || op == UOp::Neg || op == UOp::Abs) {
+    const uint16_t* xs = x->bf16();
+    uint16_t* ys = y->bf16();
+    parallelFor(physCount(x), [&](int64_t b, int64_t e) { bitsRange(op, xs + b, ys + b, e - b); });
+    return y;
+  }
+  bf16Map(x->bf16(), y->bf16(), physCount(x), [op](const float* a, float* b, int64_t m) { unaryLoop(op, a, b, m); });
+  return y;
+}
+
 BufPtr binaryLoop(BOp op, const BufPtr& aIn, const dims& aShape, const BufPtr& bIn, const dims& bShape,
                   const dims& outShape) {
   auto a = plainOf(aIn), b = plainOf(bIn);
   auto y = allocPlain(outShape);
   const dims sa = bstrides(aShape), sb = bstrides(bShape);
   dispatchF(op, [&](auto f) { bcastLoop(a->f32(), sa, b->f32(), sb, y->f32(), outShape, f); });
+  return y;
+}
+
+/** The name of a binary op (for errors). */
+const char* binaryName(BOp op) {
+  for (auto& p : kBinaryNames)
+    if (p.second == op) return p.first;
+  return "?";
+}
+
+/** Wraps an integer to int32 as two's complement (PyTorch's integer overflow). */
+inline int32_t wrap32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
+
+/**
+ * Runs `run(f)` with the int32 function of `op`: add/sub/mul wrap around (two's complement, as
+ * PyTorch), maximum/minimum, comparisons give 1/0. div and pow are float-only (the ops promote
+ * int32 operands to float32 for them).
+ */
+template <class F>
+void dispatchI(BOp op, F&& run) {
+  switch (op) {
+    case BOp::Add: run([](int32_t x, int32_t y) { return wrap32(uint64_t(uint32_t(x)) + uint32_t(y)); }); break;
+    case BOp::Sub: run([](int32_t x, int32_t y) { return wrap32(uint64_t(uint32_t(x)) - uint32_t(y)); }); break;
+    case BOp::Mul: run([](int32_t x, int32_t y) { return wrap32(uint64_t(uint32_t(x)) * uint32_t(y)); }); break;
+    case BOp::Max: run([](int32_t x, int32_t y) { return x < y ? y : x; }); break;
+    case BOp::Min: run([](int32_t x, int32_t y) { return y < x ? y : x; }); break;
+    case BOp::Gt: run([](int32_t x, int32_t y) { return int32_t(x > y); }); break;
+    case BOp::Ge: run([](int32_t x, int32_t y) { return int32_t(x >= y); }); break;
+    case BOp::Lt: run([](int32_t x, int32_t y) { return int32_t(x < y); }); break;
+    case BOp::Le: run([](int32_t x, int32_t y) { return int32_t(x <= y); }); break;
+    case BOp::Eq: run([](int32_t x, int32_t y) { return int32_t(x == y); }); break;
+    default:
+      throw std::runtime_error(std::string("'") + binaryName(op) +
+                               "' is not defined on int32 storages (cast them to float32 first)");
+  }
+}
+
+/** int32 a op b with broadcasting (plain data, int32 result). */
+BufPtr binaryInt(BOp op, const BufPtr& aIn, const dims& aShape, const BufPtr& bIn, const dims& bShape,
+                 const dims& outShape) {
+  auto y = allocPlain(outShape, dt::s32);
+  dispatchI(op, [&](auto f) {
+    if (prodOf(outShape) == 0) return;
+    auto a = plainOf(aIn), b = plainOf(bIn);
+    bcastLoop(a->s32(), bstrides(aShape), b->s32(), bstrides(bShape), y->s32(), outShape, f);
+  });
+  return y;
+}
+
+BufPtr binaryF32(BOp op, const BufPtr& aIn, const dims& aShape, const BufPtr& bIn, const dims& bShape,
+                 const dims& outShape);
+
+/**
+ * bf16 a op b: same shapes run the float32 maps over the physical bf16 buffers in chunks (one
+ * common layout, as float32); broadcasts run the float32 kernel on widened operands (which keeps a
+ * blocked full-size operand's layout) and round its result once.
+ */
+BufPtr binaryBf16(BOp op, BufPtr a, const dims& aShape, BufPtr b, const dims& bShape, const dims& outShape) {
+  if (prodOf(outShape) == 0) return allocPlain(outShape, dt::bf16);
+  if (aShape != outShape || bShape != outShape) return narrow(binaryF32(op, widen(a), aShape, widen(b), bShape, outShape));
+  a = asDims(a, outShape);
+  b = asDims(b, outShape);
+  memory::desc md = commonLayout(a, b);
+  if (!plainMd(md) && !isDense(md) && !binaryKeepsZero(op)) md = plainDesc(outShape, dt::bf16);
+  a = reorderInto(a, md);
+  b = reorderInto(b, md);
+  auto y = allocBuf(md);
+  dispatchF(op, [&](auto f) {
+    bf16Zip(a->bf16(), b->bf16(), y->bf16(), physCount(a),
+            [f](const float* x, const float* z, float* o, int64_t m) { zipRange(x, z, o, m, f); });
+  });
   return y;
 }
 
@@ -697,6 +788,18 @@ BufPtr binaryImpl(BOp op, const BufPtr& aIn, dims aShape, const BufPtr& bIn, dim
       throw std::runtime_error("shapes [" + dimsKey(aShape) + "] and [" + dimsKey(bShape) +
                                "] do not broadcast to [" + dimsKey(outShape) + "]");
   }
+  if (prodOf(aShape) != aIn->numel() || prodOf(bShape) != bIn->numel())
+    throw std::runtime_error("operand sizes do not match their shapes [" + dimsKey(aShape) + "] and [" + dimsKey(bShape) + "]");
+  const dt t = commonType(aIn->dataType(), bIn->dataType());
+  if (t == dt::s32) return binaryInt(op, aIn, aShape, bIn, bShape, outShape);
+  if (t == dt::bf16) return binaryBf16(op, convertType(aIn, t), aShape, convertType(bIn, t), bShape, outShape);
+  return binaryF32(op, aIn, aShape, bIn, bShape, outShape);
+}
+
+/** float32 a op b (shapes already right-aligned to the rank of outShape and checked). */
+BufPtr binaryF32(BOp op, const BufPtr& aIn, const dims& aShape, const BufPtr& bIn, const dims& bShape,
+                 const dims& outShape) {
+  const size_t r = outShape.size();
   BufPtr a = asF32(aIn), b = asF32(bIn);
   if (prodOf(outShape) == 0) return allocPlain(outShape);
 
@@ -744,9 +847,66 @@ BufPtr binaryImpl(BOp op, const BufPtr& aIn, dims aShape, const BufPtr& bIn, dim
   return binaryLoop(op, a, aShape, b, bShape, outShape);
 }
 
+/** out = x op s (or s op x) over n floats, with the common exponents of pow done without powf. */
+void scalarApply(BOp op, const float* xs, float s, bool reverse, float* ys, int64_t n) {
+  if (op == BOp::Pow && !reverse) {
+    if (s == 1.f) { std::memcpy(ys, xs, n * 4); return; }
+    if (s == 2.f) { mapLoop(xs, ys, n, [](float v) { return v * v; }); return; }
+    if (s == 3.f) { mapLoop(xs, ys, n, [](float v) { return v * v * v; }); return; }
+    if (s == 0.5f) { sqrtLoop(xs, ys, n, false); return; }
+    if (s == -1.f) { mapLoop(xs, ys, n, [](float v) { return 1.f / v; }); return; }
+    if (s == -0.5f) { sqrtLoop(xs, ys, n, true); return; }
+    if (s == -2.f) { mapLoop(xs, ys, n, [](float v) { return 1.f / (v * v); }); return; }
+    if (s == 0.f) { mapLoop(xs, ys, n, [](float) { return 1.f; }); return; }
+  }
+  scalarLoop(op, xs, s, reverse, ys, n);
+}
+
+/**
+ * int32 x op s: s truncated toward zero (as the reference backend); add/sub/mul wrap around,
+ * comparisons and maximum/minimum are exact for any s (computed in 64 bits).
+ */
+BufPtr scalarInt(BOp op, const BufPtr& xIn, double sD, bool reverse) {
+  auto x = plainOf(xIn);
+  auto y = allocPlain(x->md.dims(), dt::s32);
+  const double tv = std::trunc(sD);
+  const int64_t s = tv != tv ? 0 : static_cast<int64_t>(std::max(-4.0e18, std::min(4.0e18, tv)));
+  const int32_t* xs = x->s32();
+  int32_t* ys = y->s32();
+  const int64_t n = x->numel();
+  auto run = [&](auto f) {
+    parallelFor(n, [&](int64_t lo, int64_t hi) {
+      if (reverse)
+        for (int64_t i = lo; i < hi; ++i) ys[i] = f(s, int64_t(xs[i]));
+      else
+        for (int64_t i = lo; i < hi; ++i) ys[i] = f(int64_t(xs[i]), s);
+    });
+  };
+  switch (op) {
+    case BOp::Add: run([](int64_t a, int64_t b) { return wrap32(uint64_t(a) + uint64_t(b)); }); break;
+    case BOp::Sub: run([](int64_t a, int64_t b) { return wrap32(uint64_t(a) - uint64_t(b)); }); break;
+    case BOp::Mul: run([](int64_t a, int64_t b) { return wrap32(uint64_t(a) * uint64_t(b)); }); break;
+    case BOp::Max: run([](int64_t a, int64_t b) { return wrap32(uint64_t(a < b ? b : a)); }); break;
+    case BOp::Min: run([](int64_t a, int64_t b) { return wrap32(uint64_t(b < a ? b : a)); }); break;
+    case BOp::Gt: run([](int64_t a, int64_t b) { return int32_t(a > b); }); break;
+    case BOp::Ge: run([](int64_t a, int64_t b) { return int32_t(a >= b); }); break;
+    case BOp::Lt: run([](int64_t a, int64_t b) { return int32_t(a < b); }); break;
+    case BOp::Le: run([](int64_t a, int64_t b) { return int32_t(a <= b); }); break;
+    case BOp::Eq: run([](int64_t a, int64_t b) { return int32_t(a == b); }); break;
+    default:
+      throw std::runtime_error(std::string("'") + binaryName(op) +
+                               "' is not defined on int32 storages (cast them to float32 first)");
+  }
+  return y;
+}
+
 BufPtr scalarImpl(BOp op, const BufPtr& xIn, double sD, bool reverse) {
-  BufPtr x = asF32(xIn);
-  const float s = static_cast<float>(sD);  // PyTorch compares/operates with float32(s)
+  if (xIn->dataType() == dt::s32) return scalarInt(op, xIn, sD, reverse);
+  const bool bf = xIn->dataType() == dt::bf16;
+  BufPtr x = xIn;
+  // PyTorch converts the scalar to the tensor's dtype first (compares/operates with float32(s),
+  // or bf16(s) for a bf16 tensor)
+  const float s = bf ? fromBf16(toBf16(static_cast<float>(sD))) : static_cast<float>(sD);
   // Physical loops keep the layout: exact for dense layouts, and for a zero-padded blocked layout
   // when f(0) == 0 (the padding stays zero); otherwise plain data.
   if (!isDense(x->md)) {
@@ -756,32 +916,28 @@ BufPtr scalarImpl(BOp op, const BufPtr& xIn, double sD, bool reverse) {
   auto y = allocBuf(x->md);
   const int64_t n = physCount(x);
   if (x->numel() == 0) return y;
-  const float* xs = x->f32();
-  float* ys = y->f32();
-  if (op == BOp::Pow && !reverse) {
-    // common exponents without powf
-    if (s == 1.f) { std::memcpy(ys, xs, n * 4); return y; }
-    if (s == 2.f) { mapLoop(xs, ys, n, [](float v) { return v * v; }); return y; }
-    if (s == 3.f) { mapLoop(xs, ys, n, [](float v) { return v * v * v; }); return y; }
-    if (s == 0.5f) { sqrtLoop(xs, ys, n, false); return y; }
-    if (s == -1.f) { mapLoop(xs, ys, n, [](float v) { return 1.f / v; }); return y; }
-    if (s == -0.5f) { sqrtLoop(xs, ys, n, true); return y; }
-    if (s == -2.f) { mapLoop(xs, ys, n, [](float v) { return 1.f / (v * v); }); return y; }
-    if (s == 0.f) { mapLoop(xs, ys, n, [](float) { return 1.f; }); return y; }
+  if (bf) {
+    bf16Map(x->bf16(), y->bf16(), n, [&](const float* a, float* b, int64_t m) { scalarApply(op, a, s, reverse, b, m); });
+  } else {
+    scalarApply(op, x->f32(), s, reverse, y->f32(), n);
   }
-  scalarLoop(op, xs, s, reverse, ys, n);
   return y;
 }
 
 BufPtr clampImpl(const BufPtr& xIn, double lo, double hi) {
-  BufPtr x = asF32(xIn);
+  const dt t = floatType(xIn->dataType());
+  BufPtr x = convertType(xIn, t);
   const float l = static_cast<float>(lo), h = static_cast<float>(hi);
   // physical loop: dense layouts, or padded ones when clamp(0) == 0 (padding stays zero)
   const bool zeroFixed = l <= 0.f && h >= 0.f && x->md.data.format_kind == dnnl_blocked;
   if (!isDense(x->md) && !zeroFixed) x = plainOf(x);
   auto y = allocBuf(x->md);
   // std::max/min keep a NaN first operand: clamp(NaN) = NaN as in PyTorch
-  mapLoop(x->f32(), y->f32(), physCount(x), [l, h](float v) { return std::min(std::max(v, l), h); });
+  auto f = [l, h](float v) { return std::min(std::max(v, l), h); };
+  if (t == dt::bf16)
+    bf16Map(x->bf16(), y->bf16(), physCount(x), [&](const float* a, float* b, int64_t m) { mapRange(a, b, m, f); });
+  else
+    mapLoop(x->f32(), y->f32(), physCount(x), f);
   return y;
 }
 
@@ -796,13 +952,31 @@ CN_SIMD void reluBackwardRange(const float* __restrict ys, const float* __restri
   }
 }
 
+/** reluBackwardRange on bf16 bits (both loads unconditional, a select: see above). */
+CN_SIMD void reluBackwardBits(const uint16_t* __restrict ys, const uint16_t* __restrict g, uint16_t* __restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t gv = g[i];
+    d[i] = static_cast<uint16_t>(ys[i] - 1u) < 0x7f80u ? gv : uint16_t(0);
+  }
+}
+
 BufPtr reluBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn) {
-  // dx = dy where y > 0: over y's layout (a zero-padded tail has y = 0, so dx stays zero there)
-  BufPtr y = asF32(yIn);
+  // dx = dy where y > 0: over y's layout (a zero-padded tail has y = 0, so dx stays zero there),
+  // in the gradient's dtype
+  const dt t = floatType(dyIn->dataType());
+  BufPtr y = convertType(yIn, t);
   if (y->md.data.format_kind != dnnl_blocked) y = plainOf(y);
   const memory::desc md = y->md;
-  auto dy = reorderInto(asDims(asF32(dyIn), md.dims()), md);
+  auto dy = reorderInto(asDims(convertType(dyIn, t), md.dims()), md);
   auto dx = allocBuf(md);
+  if (t == dt::bf16) {
+    // on the bits (exact): y > 0 for y in [0x0001, 0x7f80] (positive, +Inf; not ±0, NaN or negative)
+    const uint16_t* ys = y->bf16();
+    const uint16_t* g = dy->bf16();
+    uint16_t* d = dx->bf16();
+    parallelFor(y->numel() == 0 ? 0 : physCount(y), [&](int64_t b, int64_t e) { reluBackwardBits(ys + b, g + b, d + b, e - b); });
+    return dx;
+  }
   const float* __restrict ys = y->f32();
   const float* __restrict g = dy->f32();
   float* __restrict d = dx->f32();
@@ -824,11 +998,17 @@ CN_SIMD void activationBackwardRange(const float* __restrict ys, const float* __
 }
 
 BufPtr activationBackwardImpl(const BufPtr& dyIn, const BufPtr& yIn, bool tanhGrad) {
-  BufPtr y = asF32(yIn);
+  const dt t = floatType(dyIn->dataType());
+  BufPtr y = convertType(yIn, t);
   if (y->md.data.format_kind != dnnl_blocked) y = plainOf(y);
   const memory::desc md = y->md;
-  auto dy = reorderInto(asDims(asF32(dyIn), md.dims()), md);
+  auto dy = reorderInto(asDims(convertType(dyIn, t), md.dims()), md);
   auto dx = allocBuf(md);
+  if (t == dt::bf16) {
+    bf16Zip(y->bf16(), dy->bf16(), dx->bf16(), y->numel() == 0 ? 0 : physCount(y),
+            [tanhGrad](const float* ys, const float* g, float* d, int64_t m) { activationBackwardRange(ys, g, d, m, tanhGrad); });
+    return dx;
+  }
   const float* __restrict ys = y->f32();
   const float* __restrict g = dy->f32();
   float* __restrict d = dx->f32();
@@ -843,18 +1023,24 @@ CN_SIMD void axpyRange(const float* a, const float* b, float* __restrict y, int6
 }
 
 BufPtr axpyImpl(const BufPtr& aIn, const BufPtr& bIn, double alphaD) {
-  auto a = asF32(aIn);
-  auto b = asDims(asF32(bIn), a->md.dims());
+  const dt t = floatType(commonType(aIn->dataType(), bIn->dataType()));
+  auto a = convertType(aIn, t);
+  auto b = asDims(convertType(bIn, t), a->md.dims());
   memory::desc md = commonLayout(a, b);
   const float alpha = static_cast<float>(alphaD);
   // a padded tail stays zero (0 + alpha * 0) unless alpha is not finite
   if (md.data.format_kind != dnnl_blocked || (!isDense(md) && !std::isfinite(alpha))) {
-    md = plainDesc(a->md.dims(), dt::f32);
+    md = plainDesc(a->md.dims(), t);
   }
   a = reorderInto(a, md);
   b = reorderInto(b, md);
   auto y = allocBuf(md);
   const int64_t n = physCount(y);
+  if (t == dt::bf16) {
+    bf16Zip(a->bf16(), b->bf16(), y->bf16(), n,
+            [alpha](const float* pa, const float* pb, float* py, int64_t m) { axpyRange(pa, pb, py, m, alpha); });
+    return y;
+  }
   const float* pa = a->f32();
   const float* pb = b->f32();
   float* py = y->f32();
@@ -866,12 +1052,13 @@ dt parseDType(const Napi::Value& v) {
   std::string s = v.As<Napi::String>().Utf8Value();
   if (s == "float32") return dt::f32;
   if (s == "int32") return dt::s32;
+  if (s == "bfloat16") return dt::bf16;
   throw std::runtime_error("unsupported dtype " + s);
 }
 
 // ---- N-API ----------------------------------------------------------------------------------
 
-// unary(op, x) -> handle (float32, x's layout where kept)
+// unary(op, x) -> handle (x's float dtype, int32 -> float32; x's layout where kept)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   return guarded(info, "unary", [&]() -> Napi::Value {
     UOp op = parseOp(info[0], kUnaryNames, "unary");
@@ -879,7 +1066,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   });
 }
 
-// binary(op, a, aShape, b, bShape, outShape) -> handle (float32)
+// binary(op, a, aShape, b, bShape, outShape) -> handle (the operands' dtype)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   return guarded(info, "binary", [&]() -> Napi::Value {
     BOp op = parseOp(info[0], kBinaryNames, "binary");
@@ -888,7 +1075,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   });
 }
 
-// scalar(op, x, s, reverse) -> handle (float32)
+// scalar(op, x, s, reverse) -> handle (x's dtype)
 Napi::Value Scalar(const Napi::CallbackInfo& info) {
   return guarded(info, "scalar", [&]() -> Napi::Value {
     BOp op = parseOp(info[0], kBinaryNames, "binary");
@@ -898,7 +1085,7 @@ Napi::Value Scalar(const Napi::CallbackInfo& info) {
   });
 }
 
-// clamp(x, lo, hi) -> handle (float32)
+// clamp(x, lo, hi) -> handle (x's float dtype)
 Napi::Value Clamp(const Napi::CallbackInfo& info) {
   return guarded(info, "clamp", [&]() -> Napi::Value {
     return wrap(info.Env(), clampImpl(unwrap(info[0], "clamp"), info[1].As<Napi::Number>().DoubleValue(),
@@ -921,7 +1108,8 @@ Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
   });
 }
 
-// cast(x, to) -> handle (plain; shares memory when the dtype already matches)
+// cast(x, to) -> handle: float32 <-> bfloat16 keep the layout (bf16 rounded to nearest even),
+// conversions to or from int32 are plain; shares memory when the dtype already matches
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   return guarded(info, "cast", [&]() -> Napi::Value {
     auto x = unwrap(info[0], "cast");
@@ -934,7 +1122,7 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   });
 }
 
-// axpy(a, b, alpha) -> handle (float32, a + alpha * b)
+// axpy(a, b, alpha) -> handle (a + alpha * b in the operands' float dtype)
 Napi::Value Axpy(const Napi::CallbackInfo& info) {
   return guarded(info, "axpy", [&]() -> Napi::Value {
     return wrap(info.Env(), axpyImpl(unwrap(info[0], "axpy"), unwrap(info[1], "axpy"),

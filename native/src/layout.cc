@@ -1,11 +1,12 @@
 // Layout kernels: reshape (zero-copy on plain data), permute / slice / pad (oneDNN reorders between
-// strided descriptors, any input layout, f32 and int32), cat (slab copies; channel concatenation
+// strided descriptors, any input layout, f32, bf16 and int32), cat (slab copies; channel concatenation
 // of 4-D inputs keeps a blocked layout when the channel offsets are block-aligned), indexSelect / indexAdd / gatherRows /
 // scatterRows (OpenMP loops on plain data). Loops and reorders of up to kParallelMin elements run
 // serially (general.h).
 #include <algorithm>
 #include <cstring>
 
+#include "dtype.h"
 #include "general.h"
 
 namespace cn {
@@ -73,7 +74,7 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
   int64_t outer = 1;
   for (int i = 0; i < nd; ++i)
     if (i != axis && os[i] > axisStride) outer *= outMd.data.padded_dims[i] / blk[i];
-  const size_t esz = 4;
+  const size_t esz = dtSize(refMd.data_type());
   std::vector<int64_t> slab(srcs.size()), off(srcs.size());
   int64_t outSlab = 0;
   for (size_t i = 0; i < srcs.size(); ++i) {
@@ -86,7 +87,7 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
   char* dst = y->data.get();
   const int64_t nsrc = static_cast<int64_t>(srcs.size());
   if (outer >= 64) {
-    parallelFor(outer, outSlab * outer / 4, [&](int64_t o0, int64_t o1) {
+    parallelFor(outer, outSlab * outer / static_cast<int64_t>(esz), [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o)
         for (int64_t i = 0; i < nsrc; ++i)
           std::memcpy(dst + o * outSlab + off[i], srcs[i]->data.get() + o * slab[i], slab[i]);
@@ -106,13 +107,19 @@ bool concatByCopy(std::vector<BufPtr>& parts, const memory::desc& refMd, int axi
           segs.push_back({dst + o * outSlab + off[i] + b, srcs[i]->data.get() + o * slab[i] + b,
                           std::min(piece, slab[i] - b)});
     const int64_t ns = static_cast<int64_t>(segs.size());
-    parallelFor(ns, outSlab * outer / 4, [&](int64_t k0, int64_t k1) {
+    parallelFor(ns, outSlab * outer / static_cast<int64_t>(esz), [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; ++k) std::memcpy(segs[k].d, segs[k].s, segs[k].n);
     });
   }
   parts.assign(1, y);
   return true;
 }
+
+/**
+ * True when a permute/slice/pad of `x` moves its values in float32 (exact) instead of oneDNN's
+ * reorders on bf16, which are reference loops without AVX-512 (see jitBf16Reorders).
+ */
+bool viaF32(const BufPtr& x) { return x->dataType() == dt::bf16 && !jitBf16Reorders(); }
 
 // reshape(x, newShape) -> handle sharing memory (a plain copy first when x is blocked)
 Napi::Value Reshape(const Napi::CallbackInfo& info) {
@@ -133,18 +140,21 @@ Napi::Value Permute(const Napi::CallbackInfo& info) {
     if (perm.size() != r) throw std::runtime_error("perm has the wrong length");
     dims outDims(r);
     for (size_t k = 0; k < r; ++k) outDims[k] = shape[perm[k]];
-    auto x = asDims(unwrap(info[0], "permute"), shape);
+    auto x0 = asDims(unwrap(info[0], "permute"), shape);
+    const bool via32 = viaF32(x0);
+    auto x = via32 ? widen(x0) : x0;
     auto y = allocPlain(outDims, x->dataType());
+    auto out = [&]() { return wrap(info.Env(), via32 ? narrow(y) : y); };
     if (r == 0 || prodOf(shape) == 0) {
-      if (r == 0) std::memcpy(y->data.get(), plainOf(x)->data.get(), 4);
-      return wrap(info.Env(), y);
+      if (r == 0) std::memcpy(y->data.get(), plainOf(x)->data.get(), dtSize(x->dataType()));
+      return out();
     }
     // x's logical dims written with strides that make the destination buffer row-major in outDims
     const dims os = rowMajorStrides(outDims);
     dims xs(r);
     for (size_t k = 0; k < r; ++k) xs[perm[k]] = os[k];
     reorderRaw(x->md, x->data.get(), memory::desc(shape, x->dataType(), xs), y->data.get());
-    return wrap(info.Env(), y);
+    return out();
   });
 }
 
@@ -160,12 +170,12 @@ Napi::Value Slice(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < shape.size(); ++i)
       if (starts[i] < 0 || outDims[i] < 0 || starts[i] + outDims[i] > shape[i])
         throw std::runtime_error("slice out of range");
-    auto x = plainOf(asDims(unwrap(info[0], "slice"), shape));
+    auto x0 = unwrap(info[0], "slice");
+    const bool via32 = viaF32(x0);
+    auto x = plainOf(asDims(via32 ? widen(x0) : x0, shape));
     auto y = allocPlain(outDims, x->dataType());
-    if (y->numel() == 0) return wrap(info.Env(), y);
-    auto sub = x->md.submemory_desc(outDims, starts);
-    reorderRaw(sub, x->data.get(), y->md, y->data.get());
-    return wrap(info.Env(), y);
+    if (y->numel() > 0) reorderRaw(x->md.submemory_desc(outDims, starts), x->data.get(), y->md, y->data.get());
+    return wrap(info.Env(), via32 ? narrow(y) : y);
   });
 }
 
@@ -180,12 +190,12 @@ Napi::Value Pad(const Napi::CallbackInfo& info) {
       throw std::runtime_error("rank mismatch");
     for (size_t i = 0; i < shape.size(); ++i)
       if (starts[i] < 0 || starts[i] + shape[i] > full[i]) throw std::runtime_error("pad out of range");
-    auto dy = asDims(unwrap(info[0], "pad"), shape);
+    auto dy0 = unwrap(info[0], "pad");
+    const bool via32 = viaF32(dy0);
+    auto dy = asDims(via32 ? widen(dy0) : dy0, shape);
     auto y = allocPlain(full, dy->dataType(), true);
-    if (dy->numel() == 0) return wrap(info.Env(), y);
-    auto sub = y->md.submemory_desc(shape, starts);
-    reorderRaw(dy->md, dy->data.get(), sub, y->data.get());
-    return wrap(info.Env(), y);
+    if (dy->numel() > 0) reorderRaw(dy->md, dy->data.get(), y->md.submemory_desc(shape, starts), y->data.get());
+    return wrap(info.Env(), via32 ? narrow(y) : y);
   });
 }
 
@@ -286,7 +296,7 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
     splitAt(shape, axis, outer, inner);
     const char* src = x->data.get();
     char* dst = y->data.get();
-    const int64_t rows = outer * n, rb = inner * 4;
+    const int64_t rows = outer * n, rb = inner * static_cast<int64_t>(dtSize(x->dataType()));
     parallelFor(rows, rows * inner, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t o = u / n, j = u % n;
@@ -297,13 +307,16 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   });
 }
 
-// indexAdd(dy, dyShape, axis, idx, outShape) -> handle (plain f32)
+// indexAdd(dy, dyShape, axis, idx, outShape) -> handle (plain; float32, or bf16 for a bf16 dy:
+// accumulated in float32, rounded once)
 Napi::Value IndexAdd(const Napi::CallbackInfo& info) {
   return guarded(info, "indexAdd", [&]() -> Napi::Value {
     const dims dyShape = normDims(toDims(info[1]));
     const int64_t axis = normAxis(info[2].As<Napi::Number>().Int64Value(), dyShape.size());
     const dims outDims = normDims(toDims(info[4]));
-    auto dy = plainOf(asDims(castTo(unwrap(info[0], "indexAdd"), dt::f32), dyShape));
+    auto dy0 = unwrap(info[0], "indexAdd");
+    const bool bf = dy0->dataType() == dt::bf16;
+    auto dy = plainOf(asDims(castTo(dy0, dt::f32), dyShape));
     const int64_t n = dyShape[axis], A = outDims[axis];
     auto idx = readIndex(unwrap(info[3], "indexAdd"), n, A, "index");
     auto y = allocPlain(outDims, dt::f32, true);
@@ -323,7 +336,7 @@ Napi::Value IndexAdd(const Napi::CallbackInfo& info) {
         }
       }
     });
-    return wrap(info.Env(), y);
+    return wrap(info.Env(), bf ? narrow(y) : y);
   });
 }
 
@@ -336,9 +349,10 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     auto x = plainOf(asDims(unwrap(info[0], "gatherRows"), shape));
     auto t = readIndex(unwrap(info[2], "gatherRows"), N, C, "target");
     auto y = allocPlain({N}, x->dataType());
-    const char* xs = x->data.get();  // 4-byte elements (f32 or s32), copied bitwise
+    const char* xs = x->data.get();  // elements copied bitwise
     char* ys = y->data.get();
-    for (int64_t i = 0; i < N; ++i) std::memcpy(ys + i * 4, xs + (i * C + t[i]) * 4, 4);
+    const size_t esz = dtSize(x->dataType());
+    for (int64_t i = 0; i < N; ++i) std::memcpy(ys + i * esz, xs + (i * C + t[i]) * esz, esz);
     return wrap(info.Env(), y);
   });
 }
@@ -349,10 +363,14 @@ Napi::Value ScatterRows(const Napi::CallbackInfo& info) {
     const dims shape = toDims(info[1]);
     if (shape.size() != 2) throw std::runtime_error("expected a 2-D shape");
     const int64_t N = shape[0], C = shape[1];
-    auto dy = plainOf(asDims(castTo(unwrap(info[0], "scatterRows"), dt::f32), {N}));
+    auto dy0 = unwrap(info[0], "scatterRows");
+    // bf16 stays bf16 (values copied bitwise); int32 is written as float32
+    const dt ty = dy0->dataType() == dt::bf16 ? dt::bf16 : dt::f32;
+    auto dy = plainOf(asDims(castTo(dy0, ty), {N}));
     auto t = readIndex(unwrap(info[2], "scatterRows"), N, C, "target");
-    auto y = allocPlain(shape, dt::f32, true);
-    for (int64_t i = 0; i < N; ++i) y->f32()[i * C + t[i]] = dy->f32()[i];
+    auto y = allocPlain(shape, ty, true);
+    const size_t esz = dtSize(ty);
+    for (int64_t i = 0; i < N; ++i) std::memcpy(y->data.get() + (i * C + t[i]) * esz, dy->data.get() + i * esz, esz);
     return wrap(info.Env(), y);
   });
 }

@@ -3,6 +3,11 @@
 // and its backward (dx = dy W, dW = dy^T x, db = column sums of dy). Inputs are made plain first.
 // Products of up to kSerialMacs multiply-adds are created and run with one OpenMP thread
 // (SerialScope): at bnlenet sizes a parallel region costs more than it saves.
+//
+// bfloat16 (all operands bf16; a bias is used as float32): oneDNN's bf16 matmul, which accumulates
+// in float32 and rounds once, where oneDNN has a non-reference implementation for this CPU (AVX-512
+// ones); elsewhere the float32 matmul on widened copies of the operands, rounded once.
+#include "dtype.h"
 #include "general.h"
 
 namespace cn {
@@ -23,14 +28,28 @@ dims rowMajorStrides(const dims& d) {
 /** Multiply-adds up to which a matmul runs on one thread. */
 constexpr int64_t kSerialMacs = int64_t(1) << 21;
 
-/** A plain f32 copy-free view of `b` with dims `d`. */
-BufPtr plainF32(const BufPtr& b, const dims& d) { return plainOf(asDims(castTo(b, dt::f32), d)); }
+/** A plain copy-free view of `b` with dims `d` in element type `t`. */
+BufPtr plainAs(const BufPtr& b, const dims& d, dt t) { return plainOf(asDims(castTo(b, t), d)); }
 
-/** dst (plain, dims of dstDims) = src x weights (+ bias) on the given (possibly strided) descriptors. */
+/** The element type a product of a and b computes in: bf16 when both are bf16, else float32. */
+dt productType(const BufPtr& a, const BufPtr& b) {
+  return a->dataType() == dt::bf16 && b->dataType() == dt::bf16 ? dt::bf16 : dt::f32;
+}
+
+dnnl::matmul::primitive_desc matmulPd(const memory::desc& srcMd, const memory::desc& wMd, const memory::desc* biasMd,
+                                      const memory::desc& dstMd) {
+  return biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, engine())
+                : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, engine());
+}
+
+/**
+ * dst (plain, dims of dstDims, the element type of srcMd) = src x weights (+ bias) on the given
+ * (possibly strided) descriptors. The bias is float32.
+ */
 BufPtr runMatmul(const memory::desc& srcMd, const BufPtr& src, const memory::desc& wMd, const BufPtr& w,
                  const memory::desc* biasMd, const BufPtr& bias, const dims& dstDims) {
-  auto y = allocPlain(dstDims);
-  const memory::desc& dstMd = y->md;
+  const dt t = srcMd.data_type();
+  const memory::desc dstMd = plainDesc(dstDims, t);
   // multiply-adds = |dst| * K (K = the last src dim); the dims are part of the key
   const auto sd = srcMd.dims();
   SerialScope serial(prodOf(dstDims) * sd.back() <= kSerialMacs);
@@ -40,12 +59,28 @@ BufPtr runMatmul(const memory::desc& srcMd, const BufPtr& src, const memory::des
   keyPod(key, biasMd != nullptr);
   if (biasMd) keyMd(key, *biasMd);
   keyMd(key, dstMd);
-  auto& prim = cached<dnnl::matmul>(key, [&]() {
-    dnnl::matmul::primitive_desc pd =
-        biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, engine())
-               : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, engine());
-    return dnnl::matmul(pd);
-  });
+  dnnl::matmul* primP = nullptr;
+  if (t == dt::bf16) {
+    auto* e = cachedOpt<dnnl::matmul>(key, [&]() -> std::unique_ptr<dnnl::matmul> {
+      try {
+        auto pd = matmulPd(srcMd, wMd, biasMd, dstMd);
+        if (!bf16ImplFast(pd.impl_info_str())) return nullptr;
+        return std::make_unique<dnnl::matmul>(pd);
+      } catch (const dnnl::error&) {
+        return nullptr;  // no bf16 matmul for this CPU
+      }
+    });
+    if (e == nullptr || bf16Mode() != Bf16Mode::Auto) {
+      // float32 on widened copies (exact; the strides count elements), rounded once
+      const memory::desc s32 = withType(srcMd, dt::f32), w32 = withType(wMd, dt::f32);
+      return narrow(runMatmul(s32, widen(src), w32, widen(w), biasMd, bias, dstDims));
+    }
+    primP = e;
+  } else {
+    primP = &cached<dnnl::matmul>(key, [&]() { return dnnl::matmul(matmulPd(srcMd, wMd, biasMd, dstMd)); });
+  }
+  dnnl::matmul& prim = *primP;
+  auto y = allocBuf(dstMd);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(srcMd, engine(), src->data.get())},
                                        {DNNL_ARG_WEIGHTS, memory(wMd, engine(), w->data.get())},
                                        {DNNL_ARG_DST, y->mem()}};
@@ -76,15 +111,15 @@ BufPtr matmulImpl(const BufPtr& aIn, dims aS, const BufPtr& bIn, dims bS, bool t
   aD[r - 1] = K;
   bD[r - 2] = K;
   bD[r - 1] = N;
-  if (prodOf(outDims) == 0) return allocPlain(outDims);
-  if (K == 0) return allocPlain(outDims, dt::f32, true);
-  auto a = plainF32(aIn, aS), b = plainF32(bIn, bS);
+  const dt t = productType(aIn, bIn);
+  if (prodOf(outDims) == 0) return allocPlain(outDims, t);
+  if (K == 0) return allocPlain(outDims, t, true);
+  auto a = plainAs(aIn, aS, t), b = plainAs(bIn, bS, t);
   dims as = rowMajorStrides(aS), bs = rowMajorStrides(bS);
   // logical [.., M, K] over the stored [.., M, K] or [.., K, M]
   if (ta) std::swap(as[r - 2], as[r - 1]);
   if (tb) std::swap(bs[r - 2], bs[r - 1]);
-  return runMatmul(memory::desc(aD, dt::f32, as), a, memory::desc(bD, dt::f32, bs), b, nullptr, nullptr,
-                   outDims);
+  return runMatmul(memory::desc(aD, t, as), a, memory::desc(bD, t, bs), b, nullptr, nullptr, outDims);
 }
 
 // matmul(a, aShape, b, bShape, transA, transB) -> handle [.., M, N] (plain)
@@ -103,23 +138,26 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
     if (xS.size() != 2 || wS.size() != 2 || xS[1] != wS[1]) throw std::runtime_error("expected x [N, I] and w [O, I]");
     const int64_t N = xS[0], I = xS[1], O = wS[0];
     auto bias = unwrapOpt(info[4], "linear");
-    if (N * O == 0) return wrap(info.Env(), allocPlain({N, O}));
-    auto x = plainF32(unwrap(info[0], "linear"), xS);
-    auto w = plainF32(unwrap(info[2], "linear"), wS);
+    auto x0 = unwrap(info[0], "linear");
+    auto w0 = unwrap(info[2], "linear");
+    const dt t = productType(x0, w0);
+    if (N * O == 0) return wrap(info.Env(), allocPlain({N, O}, t));
+    auto x = plainAs(x0, xS, t);
+    auto w = plainAs(w0, wS, t);
     if (I == 0) {
       // y = b broadcast over rows (or zeros)
       auto y = allocPlain({N, O}, dt::f32, true);
       if (bias) {
-        auto b = plainF32(bias, {O});
+        auto b = plainAs(bias, {O}, dt::f32);
         for (int64_t n = 0; n < N; ++n)
           for (int64_t o = 0; o < O; ++o) y->f32()[n * O + o] = b->f32()[o];
       }
-      return wrap(info.Env(), y);
+      return wrap(info.Env(), castTo(y, t));
     }
     const memory::desc xMd = x->md;
-    const memory::desc wT({I, O}, dt::f32, dims{1, I});  // W^T through strides
+    const memory::desc wT({I, O}, t, dims{1, I});  // W^T through strides
     if (bias) {
-      auto b = plainF32(bias, {1, O});
+      auto b = plainAs(bias, {1, O}, dt::f32);  // a float32 bias (also for bf16 products)
       const memory::desc bMd = b->md;
       return wrap(info.Env(), runMatmul(xMd, x, wT, w, &bMd, b, {N, O}));
     }
@@ -135,9 +173,13 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
     const int64_t N = xS[0], I = xS[1], O = wS[0];
     const bool hasBias = info[5].As<Napi::Boolean>().Value();
     const bool needDx = info[6].As<Napi::Boolean>().Value();
-    auto dy = plainF32(unwrap(info[0], "linearBackward"), {N, O});
-    auto x = plainF32(unwrap(info[1], "linearBackward"), xS);
-    auto w = plainF32(unwrap(info[3], "linearBackward"), wS);
+    auto dy0 = unwrap(info[0], "linearBackward");
+    auto x0 = unwrap(info[1], "linearBackward");
+    auto w0 = unwrap(info[3], "linearBackward");
+    const dt t = dy0->dataType() == dt::bf16 && productType(x0, w0) == dt::bf16 ? dt::bf16 : dt::f32;
+    auto dy = plainAs(dy0, {N, O}, t);
+    auto x = plainAs(x0, xS, t);
+    auto w = plainAs(w0, wS, t);
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
     const bool empty = N * I * O == 0;
@@ -145,22 +187,23 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
     if (!needDx) {
       out.Set("dx", env.Null());
     } else if (empty) {
-      out.Set("dx", wrap(env, allocPlain({N, I}, dt::f32, true)));
+      out.Set("dx", wrap(env, allocPlain({N, I}, t, true)));
     } else {
       out.Set("dx", wrap(env, runMatmul(dy->md, dy, w->md, w, nullptr, nullptr, {N, I})));
     }
     // dW [O, I] = dy^T [O, N] @ x [N, I]
     if (empty) {
-      out.Set("dw", wrap(env, allocPlain({O, I}, dt::f32, true)));
+      out.Set("dw", wrap(env, allocPlain({O, I}, t, true)));
     } else {
-      const memory::desc dyT({O, N}, dt::f32, dims{1, O});
+      const memory::desc dyT({O, N}, t, dims{1, O});
       out.Set("dw", wrap(env, runMatmul(dyT, dy, x->md, x, nullptr, nullptr, {O, I})));
     }
     if (hasBias) {
-      auto db = reduceAxes(kSum, dy, {N, O}, {0});
+      // column sums in float32 (double accumulators), rounded once for bf16
+      auto db = castTo(reduceAxes(kSum, dy, {N, O}, {0}), t);
       auto v = std::make_shared<Buf>();
       v->data = db->data;
-      v->md = plainDesc({O});
+      v->md = plainDesc({O}, t);
       out.Set("db", wrap(env, v));
     } else {
       out.Set("db", env.Null());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dtype.h"
 #include "general.h"
 #include "simd.h"
 
@@ -12,7 +13,17 @@ static dt dtypeOf(const Napi::Value& v) {
   std::string s = v.As<Napi::String>().Utf8Value();
   if (s == "float32") return dt::f32;
   if (s == "int32") return dt::s32;
+  if (s == "bfloat16") return dt::bf16;
   throw Napi::TypeError::New(v.Env(), "unsupported dtype " + s);
+}
+
+/** The typed-array type that holds host data of `t` (bfloat16: raw bits in a Uint16Array). */
+static napi_typedarray_type hostArrayType(dt t) {
+  return t == dt::s32 ? napi_int32_array : t == dt::bf16 ? napi_uint16_array : napi_float32_array;
+}
+
+static const char* hostArrayName(dt t) {
+  return t == dt::s32 ? "Int32Array" : t == dt::bf16 ? "Uint16Array" : "Float32Array";
 }
 
 // fromHost(typedArray, dims, dtype) -> handle
@@ -23,28 +34,35 @@ static Napi::Value FromHost(const Napi::CallbackInfo& info) {
     dt t = dtypeOf(info[2]);
     auto b = allocPlain(d, t);
     size_t n = static_cast<size_t>(b->numel());
+    if (arr.TypedArrayType() != hostArrayType(t))
+      fail(info.Env(), std::string("fromHost: ") + dtName(t) + " data must be a " + hostArrayName(t));
     if (arr.ElementLength() != n) fail(info.Env(), "fromHost: data length does not match shape");
     auto ab = arr.ArrayBuffer();
     const char* src = static_cast<const char*>(ab.Data()) + arr.ByteOffset();
-    std::memcpy(b->data.get(), src, n * 4);
+    std::memcpy(b->data.get(), src, n * dtSize(t));
     return wrap(info.Env(), b);
   });
 }
 
-// toHost(handle) -> Float32Array | Int32Array (row-major)
+// toHost(handle) -> Float32Array | Int32Array | Uint16Array (bfloat16 bits), row-major
 static Napi::Value ToHost(const Napi::CallbackInfo& info) {
   return guarded(info, "toHost", [&]() -> Napi::Value {
     auto b = toPlain(unwrap(info[0], "toHost"));
     size_t n = static_cast<size_t>(b->numel());
-    auto ab = Napi::ArrayBuffer::New(info.Env(), n * 4);
-    std::memcpy(ab.Data(), b->data.get(), n * 4);
+    const size_t esz = dtSize(b->dataType());
+    auto ab = Napi::ArrayBuffer::New(info.Env(), n * esz);
+    std::memcpy(ab.Data(), b->data.get(), n * esz);
     if (b->dataType() == dt::s32) return Napi::Int32Array::New(info.Env(), n, ab, 0);
+    if (b->dataType() == dt::bf16) return Napi::Uint16Array::New(info.Env(), n, ab, 0);
     return Napi::Float32Array::New(info.Env(), n, ab, 0);
   });
 }
 
 /** p[0..n) = f (multiversioned: wider stores where the CPU has them). */
 CN_SIMD static void fillRange(float* p, int64_t n, float f) {
+  for (int64_t i = 0; i < n; ++i) p[i] = f;
+}
+CN_SIMD static void fillRange16(uint16_t* p, int64_t n, uint16_t f) {
   for (int64_t i = 0; i < n; ++i) p[i] = f;
 }
 
@@ -57,7 +75,13 @@ static Napi::Value Full(const Napi::CallbackInfo& info) {
     auto b = allocPlain(d, t);
     int64_t n = b->numel();
     if (t == dt::s32) {
-      std::fill(b->s32(), b->s32() + n, static_cast<int32_t>(v));
+      // truncated toward zero (NaN gives 0, out of range saturates: no undefined conversion)
+      const int32_t iv = v != v ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : static_cast<int32_t>(v);
+      std::fill(b->s32(), b->s32() + n, iv);
+    } else if (t == dt::bf16) {
+      const uint16_t h = toBf16(static_cast<float>(v));
+      uint16_t* p = b->bf16();
+      gen::parallelFor(n, [&](int64_t lo, int64_t hi) { fillRange16(p + lo, hi - lo, h); });
     } else {
       float f = static_cast<float>(v);
       float* p = b->f32();
@@ -92,8 +116,7 @@ static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 // dtypeOf(handle) -> 'float32' | 'bfloat16' | 'int32' (the storage's element type)
 static Napi::Value DtypeOf(const Napi::CallbackInfo& info) {
   auto b = unwrap(info[0], "dtypeOf");
-  const char* name = b->dataType() == dt::s32 ? "int32" : b->dataType() == dt::bf16 ? "bfloat16" : "float32";
-  return Napi::String::New(info.Env(), name);
+  return Napi::String::New(info.Env(), dtName(b->dataType()));
 }
 
 // layoutOf(handle) -> string describing the physical layout (for tests and debugging)

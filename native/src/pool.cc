@@ -2,12 +2,17 @@
 // (count_include_pad or not) and PyTorch's adaptive average pooling (oneDNN when the bins are
 // uniform, a loop on plain data otherwise). Inputs are used in whatever layout they arrive in
 // (blocked outputs of a conv stay blocked); outputs take the layout oneDNN chooses for that input.
+//
+// bfloat16: oneDNN's bf16 pooling (float32 accumulation for averages) where it has a non-reference
+// implementation for this CPU (AVX-512); elsewhere the float32 primitive on a widened copy in the
+// same layout, its result rounded once (max pooling is exact either way). Outputs stay bf16 in the
+// input's (blocked) layout.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
 
-#include "buf.h"
+#include "dtype.h"
 
 namespace cn {
 
@@ -71,6 +76,9 @@ bool hasZero(const dims& d) {
   return false;
 }
 
+/** The dtype of a pooling result for input `b`: bf16 stays bf16, everything else is float32. */
+dt floatType(const BufPtr& b) { return b->dataType() == dt::bf16 ? dt::bf16 : dt::f32; }
+
 struct FwdEntry {
   dnnl::pooling_forward::primitive_desc pd;
   dnnl::pooling_forward prim;
@@ -85,40 +93,51 @@ struct BwdEntry {
 
 dnnl::pooling_forward::primitive_desc fwdPd(const PoolGeom& g, const memory::desc& src) {
   dnnl::pooling_forward::desc d(prop_kind::forward_training, g.alg, src,
-                                memory::desc(g.y, dt::f32, tag::any), g.stride, g.kernel, g.padL,
-                                g.padR);
+                                memory::desc(g.y, src.data_type(), tag::any), g.stride, g.kernel,
+                                g.padL, g.padR);
   return dnnl::pooling_forward::primitive_desc(d, engine());
 }
 
-FwdEntry& fwdEntry(const PoolGeom& g, const memory::desc& src) {
-  return cached<FwdEntry>("poolF|" + g.key() + '|' + mdKey(src), [&]() {
-    FwdEntry e;
-    e.pd = fwdPd(g, src);
-    e.prim = dnnl::pooling_forward(e.pd);
-    e.dst = e.pd.dst_desc();
-    e.ws = e.pd.workspace_desc();
-    return e;
+/** The forward primitive for input layout `src` (null for a bf16 `src` oneDNN has no fast bf16 pooling for). */
+FwdEntry* fwdEntry(const PoolGeom& g, const memory::desc& src) {
+  return cachedOpt<FwdEntry>("poolF|" + g.key() + '|' + mdKey(src), [&]() {
+    return bf16Entry<FwdEntry>(src.data_type() == dt::bf16, [&]() {
+      auto e = std::make_unique<FwdEntry>();
+      e->pd = fwdPd(g, src);
+      e->prim = dnnl::pooling_forward(e->pd);
+      e->dst = e->pd.dst_desc();
+      e->ws = e->pd.workspace_desc();
+      return e;
+    });
   });
 }
 
-/** Backward primitive whose diff_src has the layout `src` (the forward input's) . */
-BwdEntry& bwdEntry(const PoolGeom& g, const memory::desc& src) {
-  return cached<BwdEntry>("poolB|" + g.key() + '|' + mdKey(src), [&]() {
-    auto& f = fwdEntry(g, src);
-    dnnl::pooling_backward::desc d(g.alg, src, f.dst, g.stride, g.kernel, g.padL, g.padR);
-    BwdEntry e;
-    e.pd = dnnl::pooling_backward::primitive_desc(d, engine(), f.pd);
-    e.prim = dnnl::pooling_backward(e.pd);
-    e.diffSrc = e.pd.diff_src_desc();
-    e.diffDst = e.pd.diff_dst_desc();
-    e.ws = e.pd.workspace_desc();
-    return e;
+/** Backward primitive whose diff_src has the layout `src` (the forward input's); null as fwdEntry. */
+BwdEntry* bwdEntry(const PoolGeom& g, const memory::desc& src) {
+  return cachedOpt<BwdEntry>("poolB|" + g.key() + '|' + mdKey(src), [&]() -> std::unique_ptr<BwdEntry> {
+    FwdEntry* f = fwdEntry(g, src);
+    if (f == nullptr) return nullptr;
+    return bf16Entry<BwdEntry>(src.data_type() == dt::bf16, [&]() {
+      dnnl::pooling_backward::desc d(g.alg, src, f->dst, g.stride, g.kernel, g.padL, g.padR);
+      auto e = std::make_unique<BwdEntry>();
+      e->pd = dnnl::pooling_backward::primitive_desc(d, engine(), f->pd);
+      e->prim = dnnl::pooling_backward(e->pd);
+      e->diffSrc = e->pd.diff_src_desc();
+      e->diffDst = e->pd.diff_dst_desc();
+      e->ws = e->pd.workspace_desc();
+      return e;
+    });
   });
 }
 
-/** Runs the forward pooling of `x`; returns y and (for max pooling) the workspace. */
-std::pair<BufPtr, BufPtr> poolForward(const PoolGeom& g, const BufPtr& x) {
-  auto& e = fwdEntry(g, x->md);
+/** True when the bf16 pooling of input layout `src` runs oneDNN's bf16 primitives (forward and backward). */
+bool nativeBf16(const PoolGeom& g, const memory::desc& src) {
+  return useBf16Primitive(fwdEntry(g, src)) && bwdEntry(g, src) != nullptr;
+}
+
+/** Runs the forward pooling of `x` (float32, or bf16 with nativeBf16); returns y and (for max pooling) the workspace. */
+std::pair<BufPtr, BufPtr> poolForwardRaw(const PoolGeom& g, const BufPtr& x) {
+  auto& e = *fwdEntry(g, x->md);
   auto y = allocBuf(e.dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x->mem()}, {DNNL_ARG_DST, y->mem()}};
   BufPtr ws;
@@ -131,10 +150,23 @@ std::pair<BufPtr, BufPtr> poolForward(const PoolGeom& g, const BufPtr& x) {
   return {y, ws};
 }
 
+/**
+ * The forward pooling of `x` in its dtype: bf16 without oneDNN bf16 pooling runs the float32
+ * primitive on a widened copy (same layout) and rounds y once; the workspace is then the float32
+ * primitive's (the backward takes the same path).
+ */
+std::pair<BufPtr, BufPtr> poolForward(const PoolGeom& g, const BufPtr& x) {
+  if (x->dataType() == dt::bf16 && !nativeBf16(g, x->md)) {
+    auto r = poolForwardRaw(g, widen(x));
+    return {narrow(r.first), r.second};
+  }
+  return poolForwardRaw(g, convertType(x, x->dataType() == dt::bf16 ? dt::bf16 : dt::f32));
+}
+
 /** Backward pooling; dx gets the layout of `srcMd` (the layout the forward input had). */
-BufPtr poolBackward(const PoolGeom& g, const memory::desc& srcMd, const BufPtr& dy,
-                    const BufPtr& ws) {
-  auto& e = bwdEntry(g, srcMd);
+BufPtr poolBackwardRaw(const PoolGeom& g, const memory::desc& srcMd, const BufPtr& dy,
+                       const BufPtr& ws) {
+  auto& e = *bwdEntry(g, srcMd);
   auto dys = reorderTo(dy, e.diffDst);
   auto dx = allocBuf(e.diffSrc);
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, dys->mem()},
@@ -146,6 +178,29 @@ BufPtr poolBackward(const PoolGeom& g, const memory::desc& srcMd, const BufPtr& 
   e.prim.execute(stream(), args);
   stream().wait();
   return dx;
+}
+
+/**
+ * Backward pooling in the dtype of `srcMd` (dx in that layout). A bf16 srcMd without oneDNN bf16
+ * pooling: the float32 primitive on widened data, dx rounded once. For max pooling `ws` must come
+ * from the same path's forward (else it is recomputed from `x`).
+ */
+BufPtr poolBackward(const PoolGeom& g, const memory::desc& srcMd, const BufPtr& dy, BufPtr ws,
+                    const BufPtr& x) {
+  const bool bf = srcMd.data_type() == dt::bf16;
+  if (bf && !nativeBf16(g, srcMd)) {
+    const memory::desc src32 = withType(srcMd, dt::f32);
+    if (g.alg == algorithm::pooling_max) {
+      auto& f = *fwdEntry(g, src32);
+      if (!ws || !(ws->md == f.ws)) ws = poolForwardRaw(g, reorderTo(x, src32)).second;
+    }
+    return narrow(poolBackwardRaw(g, src32, convertType(dy, dt::f32), ws));
+  }
+  if (g.alg == algorithm::pooling_max) {
+    auto& f = *fwdEntry(g, srcMd);
+    if (!ws || !(ws->md == f.ws)) ws = poolForwardRaw(g, reorderTo(x, srcMd)).second;  // recompute the argmax
+  }
+  return poolBackwardRaw(g, srcMd, convertType(dy, srcMd.data_type()), ws);
 }
 
 algorithm avgAlg(bool includePad) {
@@ -161,7 +216,7 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
     auto g = readGeom(info, 2, xd, algorithm::pooling_max);
     auto out = Napi::Array::New(info.Env(), 2);
     if (hasZero(g.x) || hasZero(g.y)) {
-      out.Set(0u, wrap(info.Env(), allocPlain(g.y, dt::f32, true)));
+      out.Set(0u, wrap(info.Env(), allocPlain(g.y, floatType(x), true)));
       out.Set(1u, info.Env().Null());
       return out;
     }
@@ -177,13 +232,12 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   return guarded(info, "maxPool2dBackward", [&]() -> Napi::Value {
     auto xd = toDims(info[4]);
     auto g = readGeom(info, 5, xd, algorithm::pooling_max);
-    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, dt::f32, true));
-    auto dy = nnAsDims(unwrap(info[0], "maxPool2dBackward dy"), g.y);
     auto x = nnAsDims(unwrap(info[1], "maxPool2dBackward x"), g.x);
+    if (x->dataType() != dt::bf16) x = convertType(x, dt::f32);
+    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, x->dataType(), true));
+    auto dy = nnAsDims(unwrap(info[0], "maxPool2dBackward dy"), g.y);
     auto ws = unwrapOpt(info[3], "maxPool2dBackward workspace");
-    auto& f = fwdEntry(g, x->md);
-    if (!ws || !(ws->md == f.ws)) ws = poolForward(g, x).second;  // recompute the argmax
-    return wrap(info.Env(), poolBackward(g, x->md, dy, ws));
+    return wrap(info.Env(), poolBackward(g, x->md, dy, ws, x));
   });
 }
 
@@ -195,18 +249,19 @@ Napi::Value AvgPool2d(const Napi::CallbackInfo& info) {
     bool inc = info[5].ToBoolean().Value();
     auto g = makeGeom(xd, toDims(info[2]), toDims(info[3]), toDims(info[4]), toDims(info[6]),
                       avgAlg(inc));
-    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.y, dt::f32, true));
+    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.y, floatType(x), true));
     return wrap(info.Env(), poolForward(g, x).first);
   });
 }
 
-/** dx of average pooling: dx gets the format of dy (e.g. nChw16c stays nChw16c). */
+/** dx of average pooling in dy's float dtype: dx gets the format of dy (e.g. nChw16c stays nChw16c). */
 BufPtr avgBackward(const PoolGeom& g, BufPtr dy) {
   dy = nnAsDims(dy, g.y);
-  auto dyMd = nnDescLike(dy->md, g.y, dt::f32);
-  auto srcMd = nnDescLike(dy->md, g.x, dt::f32);
+  const dt t = floatType(dy);
+  auto dyMd = nnDescLike(dy->md, g.y, t);
+  auto srcMd = nnDescLike(dy->md, g.x, t);
   dy = reorderTo(dy, dyMd);
-  return poolBackward(g, srcMd, dy, nullptr);
+  return poolBackward(g, srcMd, dy, nullptr, nullptr);
 }
 
 // avgPool2dBackward(dy, xDims, kernel, stride, padding, countIncludePad, out) -> dx
@@ -216,8 +271,9 @@ Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
     bool inc = info[5].ToBoolean().Value();
     auto g = makeGeom(xd, toDims(info[2]), toDims(info[3]), toDims(info[4]), toDims(info[6]),
                       avgAlg(inc));
-    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, dt::f32, true));
-    return wrap(info.Env(), avgBackward(g, unwrap(info[0], "avgPool2dBackward dy")));
+    auto dy = unwrap(info[0], "avgPool2dBackward dy");
+    if (hasZero(g.x) || hasZero(g.y)) return wrap(info.Env(), allocPlain(g.x, floatType(dy), true));
+    return wrap(info.Env(), avgBackward(g, dy));
   });
 }
 
@@ -245,10 +301,12 @@ Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info) {
     if (xd.size() != 4 || od.size() != 2 || od[0] < 1 || od[1] < 1)
       fail(info.Env(), "adaptiveAvgPool2d: bad shapes");
     dims yd = {xd[0], xd[1], od[0], od[1]};
-    if (hasZero(xd)) return wrap(info.Env(), allocPlain(yd, dt::f32, true));
     auto x = nnAsDims(unwrap(info[0], "adaptiveAvgPool2d x"), xd);
+    if (hasZero(xd)) return wrap(info.Env(), allocPlain(yd, floatType(x), true));
     if (uniformBins(xd, od)) return wrap(info.Env(), poolForward(adaptiveGeom(xd, od), x).first);
-    auto xp = toPlain(x);
+    // non-uniform bins: a float32 loop on plain data (bf16 widened, the result rounded once)
+    const bool bf = x->dataType() == dt::bf16;
+    auto xp = toPlain(convertType(x, dt::f32));
     auto y = allocPlain(yd);
     const int64_t H = xd[2], W = xd[3], OH = od[0], OW = od[1], planes = xd[0] * xd[1];
     const float* src = xp->f32();
@@ -268,7 +326,7 @@ Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info) {
         }
       }
     }
-    return wrap(info.Env(), y);
+    return wrap(info.Env(), bf ? narrow(y) : y);
   });
 }
 
@@ -280,10 +338,11 @@ Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
     if (xd.size() != 4 || od.size() != 2 || od[0] < 1 || od[1] < 1)
       fail(info.Env(), "adaptiveAvgPool2dBackward: bad shapes");
     dims yd = {xd[0], xd[1], od[0], od[1]};
-    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, dt::f32, true));
     auto dy = unwrap(info[0], "adaptiveAvgPool2dBackward dy");
+    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, floatType(dy), true));
     if (uniformBins(xd, od)) return wrap(info.Env(), avgBackward(adaptiveGeom(xd, od), dy));
-    auto dyp = toPlain(nnAsDims(dy, yd));
+    const bool bf = dy->dataType() == dt::bf16;
+    auto dyp = toPlain(nnAsDims(convertType(dy, dt::f32), yd));
     auto dx = allocPlain(xd, dt::f32, true);
     const int64_t H = xd[2], W = xd[3], OH = od[0], OW = od[1], planes = xd[0] * xd[1];
     const float* src = dyp->f32();
@@ -302,7 +361,7 @@ Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
         }
       }
     }
-    return wrap(info.Env(), dx);
+    return wrap(info.Env(), bf ? narrow(dx) : dx);
   });
 }
 

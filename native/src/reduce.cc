@@ -2,12 +2,14 @@
 // plain data. (oneDNN's reduction primitive only has a jit kernel for innermost reductions; the
 // reference one it falls back to for e.g. [N,C,H,W] -> [1,C,1,1] is an order of magnitude slower.)
 // Sums accumulate in double; max/min propagate NaN (PyTorch). Results are float32 (int32 inputs
-// are read as numbers). Loops run serially up to kParallelMin elements.
+// are read as numbers), or bfloat16 for a bf16 input (reduced in float32, rounded once). Loops run
+// serially up to kParallelMin elements.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "dtype.h"
 #include "general.h"
 #include "simd.h"
 
@@ -317,11 +319,13 @@ int parseReduce(const Napi::Value& v) {
   throw std::runtime_error("unknown reduce op '" + s + "'");
 }
 
-// reduce(op, x, shape, axes) -> handle (plain f32, keepdim dims)
+// reduce(op, x, shape, axes) -> handle (plain, keepdim dims; float32, or bfloat16 for a bf16 x)
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return guarded(info, "reduce", [&]() -> Napi::Value {
     int kind = parseReduce(info[0]);
-    return wrap(info.Env(), reduceAxes(kind, unwrap(info[1], "reduce"), toDims(info[2]), toInts(info[3])));
+    auto x = unwrap(info[1], "reduce");
+    auto y = reduceAxes(kind, x, toDims(info[2]), toInts(info[3]));
+    return wrap(info.Env(), x->dataType() == dt::bf16 ? narrow(y) : y);
   });
 }
 
@@ -333,7 +337,9 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
     int64_t axis = info[2].As<Napi::Number>().Int64Value();
     if (axis < 0) axis += nd;
     if (axis < 0 || axis >= nd) throw std::runtime_error("axis out of range");
-    auto x = plainOf(asDims(unwrap(info[0], "argmax"), shape));
+    auto x0 = unwrap(info[0], "argmax");
+    // bf16: compared as float32 (exact); int32 and float32 as they are
+    auto x = plainOf(asDims(x0->dataType() == dt::bf16 ? widen(x0) : x0, shape));
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < axis; ++i) outer *= shape[i];
     for (int i = static_cast<int>(axis) + 1; i < nd; ++i) inner *= shape[i];

@@ -2,9 +2,11 @@
 // output size) on oneDNN's linear resampling, which uses the same half-pixel mapping
 // src = (dst + 0.5) * in / out - 0.5 (clamped at the borders) for up- and down-sampling.
 // Works on the layout the input arrives in; the output takes the layout oneDNN picks for it.
+// bfloat16 runs the float32 primitive on a widened copy (same layout) and rounds the result once
+// (a rare op in bf16: not used by the CNNs of the lecture).
 #include <sstream>
 
-#include "buf.h"
+#include "dtype.h"
 
 namespace cn {
 
@@ -54,8 +56,10 @@ Napi::Value ResizeBilinear(const Napi::CallbackInfo& info) {
   return guarded(info, "resizeBilinear", [&]() -> Napi::Value {
     dims xd, yd;
     readDims(info, "resizeBilinear", xd, yd);
-    if (hasZero(xd)) return wrap(info.Env(), allocPlain(yd, dt::f32, true));
-    auto x = nnAsDims(unwrap(info[0], "resizeBilinear x"), xd);
+    auto x0 = unwrap(info[0], "resizeBilinear x");
+    const bool bf = x0->dataType() == dt::bf16;
+    if (hasZero(xd)) return wrap(info.Env(), allocPlain(yd, bf ? dt::bf16 : dt::f32, true));
+    auto x = nnAsDims(convertType(x0, dt::f32), xd);
     auto& e = cached<FwdEntry>("rsF|" + mdKey(x->md) + '|' + dimsKey(yd), [&]() {
       FwdEntry e;
       e.pd = fwdPd(x->md, yd);
@@ -66,7 +70,7 @@ Napi::Value ResizeBilinear(const Napi::CallbackInfo& info) {
     auto y = allocBuf(e.dst);
     e.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()}, {DNNL_ARG_DST, y->mem()}});
     stream().wait();
-    return wrap(info.Env(), y);
+    return wrap(info.Env(), bf ? narrow(y) : y);
   });
 }
 
@@ -75,8 +79,10 @@ Napi::Value ResizeBilinearBackward(const Napi::CallbackInfo& info) {
   return guarded(info, "resizeBilinearBackward", [&]() -> Napi::Value {
     dims xd, yd;
     readDims(info, "resizeBilinearBackward", xd, yd);
-    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, dt::f32, true));
-    auto dy = nnAsDims(unwrap(info[0], "resizeBilinearBackward dy"), yd);
+    auto dy0 = unwrap(info[0], "resizeBilinearBackward dy");
+    const bool bf = dy0->dataType() == dt::bf16;
+    if (hasZero(xd)) return wrap(info.Env(), allocPlain(xd, bf ? dt::bf16 : dt::f32, true));
+    auto dy = nnAsDims(convertType(dy0, dt::f32), yd);
     auto dyMd = nnDescLike(dy->md, yd, dt::f32);
     auto srcMd = nnDescLike(dy->md, xd, dt::f32);
     dy = reorderTo(dy, dyMd);
@@ -94,7 +100,7 @@ Napi::Value ResizeBilinearBackward(const Napi::CallbackInfo& info) {
     auto dx = allocBuf(e.diffSrc);
     e.prim.execute(stream(), {{DNNL_ARG_DIFF_DST, dys->mem()}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
     stream().wait();
-    return wrap(info.Env(), dx);
+    return wrap(info.Env(), bf ? narrow(dx) : dx);
   });
 }
 

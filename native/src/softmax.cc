@@ -5,11 +5,13 @@
 //   max-subtraction drops NaN (a row with a NaN came out finite), so forward rows whose max is not
 //   finite (a NaN, or ±Inf, where x - max is NaN) are set to NaN afterwards, as in PyTorch; the
 //   logSoftmax backward's exp(y) turns a NaN y into +Inf, so NaN y give NaN dx afterwards.
-// Results are float32 (int32 inputs are read as numbers).
+// Results are float32 (int32 inputs are read as numbers); bfloat16 inputs compute in float32 (the
+// kernels below on widened copies) and the result is rounded once to bf16.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "dtype.h"
 #include "general.h"
 
 namespace cn {
@@ -115,15 +117,18 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
     const dims shape = normDims(toDims(info[1]));
     const int axis = normAxis(info[2].As<Napi::Number>().Int64Value(), shape.size());
     const bool log = info[3].As<Napi::Boolean>().Value();
-    auto x = plainOf(asDims(castTo(unwrap(info[0], "softmax"), dt::f32), shape));
+    auto x0 = unwrap(info[0], "softmax");
+    const bool bf = x0->dataType() == dt::bf16;
+    auto out = [&](const BufPtr& r) { return wrap(info.Env(), bf ? narrow(r) : r); };
+    auto x = plainOf(asDims(castTo(x0, dt::f32), shape));
     auto y = allocPlain(shape);
     const int64_t n = y->numel();
-    if (n == 0) return wrap(info.Env(), y);
+    if (n == 0) return out(y);
     int64_t outer, len, inner;
     splitAxis(shape, axis, outer, len, inner);
     if (n <= kParallelMin) {
       softmaxLoop(x->f32(), y->f32(), outer, len, inner, log);
-      return wrap(info.Env(), y);
+      return out(y);
     }
     const memory::desc& md = x->md;
     std::string key(log ? "gen.logsoftmax:" : "gen.softmax:");
@@ -139,7 +144,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
     p.prim.execute(stream(), {{DNNL_ARG_SRC, x->mem()}, {DNNL_ARG_DST, y->mem()}});
     stream().wait();
     nanRows(x->f32(), y->f32(), outer, len, inner);
-    return wrap(info.Env(), y);
+    return out(y);
   });
 }
 
@@ -149,16 +154,19 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
     const dims shape = normDims(toDims(info[2]));
     const int axis = normAxis(info[3].As<Napi::Number>().Int64Value(), shape.size());
     const bool log = info[4].As<Napi::Boolean>().Value();
-    auto dy = plainOf(asDims(castTo(unwrap(info[0], "softmaxBackward"), dt::f32), shape));
+    auto dy0 = unwrap(info[0], "softmaxBackward");
+    const bool bf = dy0->dataType() == dt::bf16;
+    auto out = [&](const BufPtr& r) { return wrap(info.Env(), bf ? narrow(r) : r); };
+    auto dy = plainOf(asDims(castTo(dy0, dt::f32), shape));
     auto y = plainOf(asDims(castTo(unwrap(info[1], "softmaxBackward"), dt::f32), shape));
     auto dx = allocPlain(shape);
     const int64_t n = dx->numel();
-    if (n == 0) return wrap(info.Env(), dx);
+    if (n == 0) return out(dx);
     if (n <= kParallelMin) {
       int64_t outer, len, inner;
       splitAxis(shape, axis, outer, len, inner);
       softmaxBackwardLoop(dy->f32(), y->f32(), dx->f32(), outer, len, inner, log);
-      return wrap(info.Env(), dx);
+      return out(dx);
     }
     const memory::desc& md = y->md;
     std::string key(log ? "gen.logsoftmaxbwd:" : "gen.softmaxbwd:");
@@ -188,7 +196,7 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
           for (int64_t i = b; i < e; ++i) d[i] = ys[i] != ys[i] ? ys[i] : d[i];
       });
     }
-    return wrap(info.Env(), dx);
+    return out(dx);
   });
 }
 

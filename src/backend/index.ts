@@ -134,6 +134,7 @@ export function withBackend<T>(name: BackendName, fn: () => T): T {
 }
 
 export type { Kernels } from './kernels.js';
+export { nativeCpuInfo, setBf16Mode, type NativeCpuInfo, type Bf16Mode } from './native/cpu.js';
 
 /**
  * Releases the native and webgpu backends' cached free memory blocks (as PyTorch's

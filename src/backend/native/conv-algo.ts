@@ -32,6 +32,12 @@ export interface ConvAlgoChoice {
   /** PyTorch's dilation (1 = none). */
   dilation: number[];
   groups: number;
+  /**
+   * The precision: 'float32', or 'bfloat16' (bf16 data, float32 accumulation), a choice of its own:
+   * always the direct algorithm (Winograd is float32-only), oneDNN's bf16 primitive where it has a
+   * fast one for this CPU, else float32 on converted data (`impl` says which).
+   */
+  dtype: 'float32' | 'bfloat16';
   bias: boolean;
   /** The mode the choice was made in (choices are cached per mode). */
   mode: ConvAlgoMode;
@@ -42,7 +48,10 @@ export interface ConvAlgoChoice {
   ms: { direct: number | null; winograd: number | null };
   /** 'measured', 'forced direct', 'forced winograd', or why Winograd was not a candidate. */
   reason: string;
-  /** oneDNN's implementation name of the chosen primitive (e.g. 'jit_wino_4x3:avx512_core'). */
+  /**
+   * oneDNN's implementation name of the chosen primitive (e.g. 'jit_wino_4x3:avx512_core'); for a
+   * bf16 choice computed in float32: 'float32 <impl> on widened bf16 data (<why>)'.
+   */
   impl: string;
 }
 
