@@ -23,8 +23,14 @@ export {
   useBackend,
   webgpuReady,
   BACKEND_NAMES,
+  bf16Support,
+  nativeCpuInfo,
+  setBf16Mode,
   type BackendName,
+  type NativeCpuInfo,
+  type Bf16Mode,
 } from './backend/index.js';
+export { setConvAlgo, getConvAlgo, convAlgos, resetConvAlgos } from './backend/native/conv-algo.js';
 export { WebgpuUnavailableError } from './backend/webgpu/errors.js';
 export type {
   Kernels,

@@ -10,7 +10,6 @@
  * argument: the environment's choice or the default). Without a usable adapter, `useBackend`
  * rejects with one line saying why, and the CPU backends are unaffected.
  */
-import { readFileSync } from 'node:fs';
 import type { Kernels } from './kernels.js';
 import { referenceKernels } from './reference/index.js';
 import { addon, addonError } from './native/addon.js';
@@ -134,6 +133,7 @@ export function withBackend<T>(name: BackendName, fn: () => T): T {
 }
 
 export type { Kernels } from './kernels.js';
+import { nativeCpuInfo } from './native/cpu.js';
 export { nativeCpuInfo, setBf16Mode, type NativeCpuInfo, type Bf16Mode } from './native/cpu.js';
 
 /**
@@ -178,21 +178,9 @@ export function bf16Support(k: Kernels): { ok: boolean; why: string } {
   if (!k.dtypes.conv2d.includes('bfloat16') || !k.dtypes.linear.includes('bfloat16')) {
     return { ok: false, why: `the '${k.name}' backend has no bfloat16 convolution and linear kernels` };
   }
-  if (k.name === 'native' && !cpuHasBf16()) return { ok: false, why: 'this CPU has no AVX-512 BF16 or AMX' };
-  return { ok: true, why: '' };
-}
-
-let bf16Flag: boolean | null = null;
-
-/** True when the CPU advertises avx512_bf16 or amx_bf16 (Linux /proc/cpuinfo). */
-function cpuHasBf16(): boolean {
-  if (bf16Flag === null) {
-    try {
-      const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
-      bf16Flag = flags.includes('avx512_bf16') || flags.includes('amx_bf16');
-    } catch {
-      bf16Flag = false;
-    }
+  if (k.name === 'native') {
+    const cpu = nativeCpuInfo();
+    if (cpu === null || !cpu.bf16Native) return { ok: false, why: `this CPU (${cpu?.isa ?? 'unknown'}) has no AVX-512 BF16 or AMX` };
   }
-  return bf16Flag;
+  return { ok: true, why: '' };
 }
