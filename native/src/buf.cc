@@ -1,6 +1,7 @@
 // Implementation of the shared core declared in buf.h.
 #include "buf.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <cstdlib>
@@ -19,33 +20,51 @@ dnnl::stream& stream() {
   return s;
 }
 
-static std::atomic<int64_t> g_bytes{0};
-
 // A caching allocator. Training allocates the same sizes every step; glibc hands blocks above its
 // mmap threshold (<= 32 MB) straight back to the OS on free, so every step would page-fault and
 // zero-fill hundreds of MB of fresh mappings (measured: 300-500 ms per 51 MB output on this VM,
 // against ~10 ms when the memory is reused). Freed blocks are therefore kept in per-size free
-// lists and handed out again; the cache is bounded and can be emptied.
+// lists and handed out again; the cache is bounded and can be emptied. Every count below (live,
+// cached, their peaks) changes under the one mutex, so the peaks are exact.
 namespace {
 std::mutex g_cacheMutex;
 // Free blocks per rounded size, newest at the back; each with the tick at which it was freed.
 std::unordered_map<size_t, std::vector<std::pair<char*, uint64_t>>> g_free;
-int64_t g_cached = 0;
 uint64_t g_tick = 0;
 const int64_t kCacheCap = int64_t(6) << 30;  // keep at most 6 GiB of free blocks
 
-char* takeBlock(size_t rounded) {
-  {
-    std::lock_guard<std::mutex> lock(g_cacheMutex);
-    auto it = g_free.find(rounded);
-    if (it != g_free.end() && !it->second.empty()) {
-      char* p = it->second.back().first;
-      it->second.pop_back();
-      g_cached -= static_cast<int64_t>(rounded);
-      return p;
-    }
+struct Counters {
+  int64_t live = 0, peakLive = 0, cached = 0, peakCached = 0, peakReserved = 0;
+  int64_t workspace = 0, peakWorkspace = 0;
+  int64_t allocations = 0, cacheHits = 0;
+  void peaks() {
+    peakLive = std::max(peakLive, live);
+    peakCached = std::max(peakCached, cached);
+    peakReserved = std::max(peakReserved, live + cached);
+    peakWorkspace = std::max(peakWorkspace, workspace);
   }
-  return static_cast<char*>(std::aligned_alloc(64, rounded));
+};
+Counters g_c;
+
+char* takeBlock(size_t rounded, BufKind kind) {
+  std::lock_guard<std::mutex> lock(g_cacheMutex);
+  const auto n = static_cast<int64_t>(rounded);
+  char* p = nullptr;
+  auto it = g_free.find(rounded);
+  if (it != g_free.end() && !it->second.empty()) {
+    p = it->second.back().first;
+    it->second.pop_back();
+    g_c.cached -= n;
+    ++g_c.cacheHits;
+  } else {
+    p = static_cast<char*>(std::aligned_alloc(64, rounded));
+    if (!p) return nullptr;
+  }
+  ++g_c.allocations;
+  g_c.live += n;
+  if (kind == BufKind::Workspace) g_c.workspace += n;
+  g_c.peaks();
+  return p;
 }
 
 // Frees the block that has been in the cache longest. When the working set changes (a new model
@@ -62,29 +81,36 @@ bool evictOldest() {
   if (oldest == g_free.end()) return false;
   std::free(oldest->second.front().first);
   oldest->second.erase(oldest->second.begin());
-  g_cached -= static_cast<int64_t>(oldest->first);
+  g_c.cached -= static_cast<int64_t>(oldest->first);
   if (oldest->second.empty()) g_free.erase(oldest);
   return true;
 }
 
-void giveBlock(char* p, size_t rounded) {
+void giveBlock(char* p, size_t rounded, BufKind kind) {
   std::lock_guard<std::mutex> lock(g_cacheMutex);
-  if (static_cast<int64_t>(rounded) > kCacheCap) {
+  const auto n = static_cast<int64_t>(rounded);
+  g_c.live -= n;
+  if (kind == BufKind::Workspace) g_c.workspace -= n;
+  if (n > kCacheCap) {
     std::free(p);
     return;
   }
-  while (g_cached + static_cast<int64_t>(rounded) > kCacheCap && evictOldest()) {
+  while (g_c.cached + n > kCacheCap && evictOldest()) {
   }
   g_free[rounded].emplace_back(p, ++g_tick);
-  g_cached += static_cast<int64_t>(rounded);
+  g_c.cached += n;
+  g_c.peaks();
 }
 }  // namespace
 
-int64_t bytesInUse() { return g_bytes.load(); }
+int64_t bytesInUse() {
+  std::lock_guard<std::mutex> lock(g_cacheMutex);
+  return g_c.live;
+}
 
 int64_t bytesCached() {
   std::lock_guard<std::mutex> lock(g_cacheMutex);
-  return g_cached;
+  return g_c.cached;
 }
 
 void emptyCache() {
@@ -93,7 +119,98 @@ void emptyCache() {
     for (auto& e : kv.second) std::free(e.first);
   }
   g_free.clear();
-  g_cached = 0;
+  g_c.cached = 0;
+}
+
+MemoryStats memoryStats() {
+  MemoryStats m{};
+  {
+    std::lock_guard<std::mutex> lock(g_cacheMutex);
+    m.live = g_c.live;
+    m.peakLive = g_c.peakLive;
+    m.cached = g_c.cached;
+    m.peakCached = g_c.peakCached;
+    m.reserved = g_c.live + g_c.cached;
+    m.peakReserved = g_c.peakReserved;
+    m.workspace = g_c.workspace;
+    m.peakWorkspace = g_c.peakWorkspace;
+    m.allocations = g_c.allocations;
+    m.cacheHits = g_c.cacheHits;
+  }
+  m.scratchpad = scratchpadBytes();
+  m.peakScratchpadRequest = scratchpadPeakRequest();
+  return m;
+}
+
+void resetPeakMemoryStats() {
+  {
+    std::lock_guard<std::mutex> lock(g_cacheMutex);
+    g_c.peakLive = g_c.live;
+    g_c.peakCached = g_c.cached;
+    g_c.peakReserved = g_c.live + g_c.cached;
+    g_c.peakWorkspace = g_c.workspace;
+    g_c.allocations = 0;
+    g_c.cacheHits = 0;
+  }
+  resetScratchpadPeak();
+}
+
+// ---- the shared oneDNN scratchpad ---------------------------------------------------------------
+namespace {
+std::atomic<int64_t> g_scratchTotal{0};
+std::atomic<int64_t> g_scratchPeakRequest{0};
+
+/** One buffer per thread (kernels run on the JS thread; a worker thread would get its own). */
+struct Scratchpad {
+  char* p = nullptr;
+  size_t size = 0;
+  ~Scratchpad() {
+    std::free(p);
+    g_scratchTotal -= static_cast<int64_t>(size);
+  }
+  char* get(size_t need) {
+    if (need > size) {
+      std::free(p);
+      g_scratchTotal -= static_cast<int64_t>(size);
+      size = 0;
+      const size_t rounded = ((need + 4095) / 4096) * 4096;
+      p = static_cast<char*>(std::aligned_alloc(64, rounded));
+      if (!p) throw std::bad_alloc();
+      size = rounded;
+      g_scratchTotal += static_cast<int64_t>(size);
+    }
+    return p;
+  }
+};
+thread_local Scratchpad t_scratch;
+}  // namespace
+
+int64_t scratchpadBytes() { return g_scratchTotal.load(); }
+int64_t scratchpadPeakRequest() { return g_scratchPeakRequest.load(); }
+void resetScratchpadPeak() { g_scratchPeakRequest = 0; }
+
+dnnl::primitive_attr primAttr() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+void execute(const dnnl::primitive& p, std::unordered_map<int, memory> args) {
+  // The C API takes a non-const descriptor for queries; the query does not modify it.
+  auto pd = const_cast<dnnl_primitive_desc_t>(p.get_primitive_desc());
+  const dnnl_memory_desc_t* smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  if (smd != nullptr && smd->ndims > 0) {
+    memory::desc md(*smd);
+    const size_t need = md.get_size();
+    if (need > 0) {
+      int64_t prev = g_scratchPeakRequest.load();
+      while (static_cast<int64_t>(need) > prev && !g_scratchPeakRequest.compare_exchange_weak(prev, static_cast<int64_t>(need))) {
+      }
+      args.insert_or_assign(DNNL_ARG_SCRATCHPAD, memory(md, engine(), t_scratch.get(need)));
+    }
+  }
+  p.execute(stream(), args);
+  stream().wait();
 }
 
 int64_t Buf::numel() const {
@@ -115,19 +232,15 @@ memory::desc plainDesc(const dims& d, dt t) {
 
 bool Buf::isPlain() const { return md == plainDesc(md.dims(), md.data_type()); }
 
-BufPtr allocBuf(const memory::desc& md, bool zero) {
+BufPtr allocBuf(const memory::desc& md, bool zero, BufKind kind) {
   size_t bytes = md.get_size();
   size_t rounded = ((bytes + 63) / 64) * 64;
   if (rounded == 0) rounded = 64;
-  char* p = takeBlock(rounded);
+  char* p = takeBlock(rounded, kind);
   if (!p) throw std::bad_alloc();
   if (zero) std::memset(p, 0, rounded);
-  g_bytes += static_cast<int64_t>(rounded);
   auto b = std::make_shared<Buf>();
-  b->data = std::shared_ptr<char>(p, [rounded](char* q) {
-    g_bytes -= static_cast<int64_t>(rounded);
-    giveBlock(q, rounded);
-  });
+  b->data = std::shared_ptr<char>(p, [rounded, kind](char* q) { giveBlock(q, rounded, kind); });
   b->md = md;
   return b;
 }

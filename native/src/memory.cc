@@ -84,6 +84,34 @@ static Napi::Value MemoryCached(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(bytesCached()));
 }
 
+// memoryStats() -> { live, peakLive, cached, peakCached, reserved, peakReserved, workspace,
+//   peakWorkspace, scratchpad, peakScratchpadRequest, allocations, cacheHits } (bytes; counts)
+static Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
+  const MemoryStats m = memoryStats();
+  auto env = info.Env();
+  auto o = Napi::Object::New(env);
+  auto set = [&](const char* k, int64_t v) { o.Set(k, Napi::Number::New(env, static_cast<double>(v))); };
+  set("live", m.live);
+  set("peakLive", m.peakLive);
+  set("cached", m.cached);
+  set("peakCached", m.peakCached);
+  set("reserved", m.reserved);
+  set("peakReserved", m.peakReserved);
+  set("workspace", m.workspace);
+  set("peakWorkspace", m.peakWorkspace);
+  set("scratchpad", m.scratchpad);
+  set("peakScratchpadRequest", m.peakScratchpadRequest);
+  set("allocations", m.allocations);
+  set("cacheHits", m.cacheHits);
+  return o;
+}
+
+// resetPeakMemoryStats(): every peak := its current value.
+static Napi::Value ResetPeakMemoryStats(const Napi::CallbackInfo& info) {
+  resetPeakMemoryStats();
+  return info.Env().Undefined();
+}
+
 static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   emptyCache();
   return info.Env().Undefined();
@@ -125,6 +153,8 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryInUse", Napi::Function::New(env, MemoryInUse));
   exports.Set("memoryCached", Napi::Function::New(env, MemoryCached));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsJs));
+  exports.Set("resetPeakMemoryStats", Napi::Function::New(env, ResetPeakMemoryStats));
   exports.Set("layoutOf", Napi::Function::New(env, LayoutOf));
   exports.Set("dtypeOf", Napi::Function::New(env, DtypeOf));
 }

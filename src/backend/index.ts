@@ -10,7 +10,8 @@ import { noticeFallback } from './native/status.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
 import { nativeDTypes } from './native/dtypes.js';
-import { metaKernels } from './meta/index.js';
+import { metaKernels, metaMemory, resetMetaPeakMemory } from './meta/index.js';
+import { memoryInUse as referenceMemoryInUse, peakMemory as referencePeakMemory, resetPeakMemory as resetReferencePeakMemory } from './reference/storage.js';
 
 /** Names of the available backends (`meta`: shapes and dtypes only, no data). */
 export type BackendName = 'native' | 'reference' | 'meta';
@@ -94,6 +95,59 @@ export function emptyCache(): void {
 /** Bytes of free blocks the native backend's caching allocator holds (0 without the addon). */
 export function memoryCached(): number {
   return addon?.memoryCached() ?? 0;
+}
+
+/**
+ * Memory statistics of a backend, in bytes (PyTorch's `torch.cuda.memory_stats`): current values and
+ * peaks since the last `resetPeakMemoryStats`. Every backend counts its live tensor storages; the
+ * native backend also reports its caching allocator and oneDNN's buffers, which are 0 elsewhere.
+ */
+export interface MemoryStats {
+  /** The backend these numbers are of. */
+  backend: string;
+  /** Bytes of live storages (native: tensors and workspaces, 64-byte rounded) and their peak. */
+  live: number;
+  peakLive: number;
+  /** Free blocks the caching allocator keeps for reuse (native) and their peak. */
+  cached: number;
+  peakCached: number;
+  /** live + cached: what the allocator holds from the system (PyTorch's "reserved") and its peak. */
+  reserved: number;
+  peakReserved: number;
+  /** Live oneDNN workspaces (max-pool argmax kept for backward), a part of `live`, and their peak. */
+  workspace: number;
+  peakWorkspace: number;
+  /** The shared oneDNN scratchpad (temporary buffer of every primitive) and the largest request. */
+  scratchpad: number;
+  peakScratchpadRequest: number;
+  /** Allocations since the reset, and how many of them the cache served. */
+  allocations: number;
+  cacheHits: number;
+}
+
+/** Memory statistics of the backend named `name` (default: the current one). @example cn.memoryStats().peakLive */
+export function memoryStats(name?: BackendName): MemoryStats {
+  const k = name === undefined ? getBackend() : backendByName(name);
+  const zero = { cached: 0, peakCached: 0, workspace: 0, peakWorkspace: 0, scratchpad: 0, peakScratchpadRequest: 0, allocations: 0, cacheHits: 0 };
+  if (k.name === 'native') return { backend: 'native', ...(addon!.memoryStats() as Omit<MemoryStats, 'backend'>) };
+  if (k.name === 'reference') {
+    const live = referenceMemoryInUse();
+    const peakLive = referencePeakMemory();
+    return { backend: 'reference', ...zero, live, peakLive, reserved: live, peakReserved: peakLive };
+  }
+  if (k.name === 'meta') {
+    const m = metaMemory();
+    return { backend: 'meta', ...zero, live: m.live, peakLive: m.peakLive, reserved: m.live, peakReserved: m.peakLive, workspace: m.workspace, peakWorkspace: m.peakWorkspace };
+  }
+  throw new Error(`memoryStats: no statistics for backend '${k.name}'`);
+}
+
+/** Sets every peak of `memoryStats(name)` to its current value (PyTorch's `reset_peak_memory_stats`). */
+export function resetPeakMemoryStats(name?: BackendName): void {
+  const k = name === undefined ? getBackend() : backendByName(name);
+  if (k.name === 'native') addon!.resetPeakMemoryStats();
+  else if (k.name === 'reference') resetReferencePeakMemory();
+  else if (k.name === 'meta') resetMetaPeakMemory();
 }
 
 /**
