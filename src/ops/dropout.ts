@@ -31,6 +31,7 @@ const dropoutOp = defineOp({
     return { y: k.binary('mul', x as Storage, shape, mask, shape, shape), saved: [mask] };
   },
   backward: (gy, c) => [mul(gy, c.wrap(gy.kernels.reshape(c.saved[0]!, c.params.shape, c.params.shape), c.params.shape))],
+  saves: () => ({ inputs: [] }), // the mask is in `saved`
   onnx: (g) => {
     throw g.fail('dropout in training mode cannot be exported (the model is exported in eval mode; pass training: this.training)');
   },

@@ -234,7 +234,9 @@ function lossStep(
   parallel?: DataParallelHooks,
 ): Tensor {
   return tidy(() => {
-    const loss = model.trainingStep(batch);
+    // The forward pass in its own scope: what it made and does not return is released when it
+    // ends, so only what backward reads (freed as backward goes) outlives it.
+    const loss = tidy(() => model.trainingStep(batch));
     check?.(loss);
     optimizer.zeroGrad();
     loss.backward();
