@@ -23,6 +23,7 @@
 // primitive. `setConvAlgo('direct' | 'winograd' | 'auto')` (env CONVNET_CONV_ALGO, applied by the
 // TS adapter) forces an algorithm from then on (Winograd where it exists, direct elsewhere);
 // `convAlgos()` lists every cached choice with its timings.
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -248,7 +249,7 @@ FwdEntry* fwdEntry(const ConvGeom& g, bool bias, Algo a) {
                                         anyDesc(g.weightDims()), bmd, anyDesc(g.y), g.stride, g.dil,
                                         g.padL, g.padR);
       auto e = std::make_unique<FwdEntry>();
-      e->pd = dnnl::convolution_forward::primitive_desc(d, engine());
+      e->pd = dnnl::convolution_forward::primitive_desc(d, primAttr(), engine());
       e->src = e->pd.src_desc();
       e->wei = e->pd.weights_desc();
       e->dst = e->pd.dst_desc();
@@ -264,14 +265,29 @@ const dnnl::convolution_forward::primitive_desc& hintFor(const ConvGeom& g, bool
   return f->pd;
 }
 
+/**
+ * The src and dst descriptors for a backward primitive hinted by `hint`: the forward's own when it
+ * runs on plain layouts (oneDNN's gemm convolution, chosen for first layers with few input
+ * channels), else `any`. With `any` the backward picks a blocked kernel, and every call copied x into
+ * channels zero-padded to the block (8x the input for one channel) and dy into blocked form, the
+ * largest temporaries of a step (AlexNet, batch 128: 205 + 143 MB at the step's peak); oneDNN's gemm
+ * backward reads the plain tensors as they are.
+ */
+std::pair<memory::desc, memory::desc> backwardDescs(const ConvGeom& g, const dnnl::convolution_forward::primitive_desc& hint) {
+  if (hint.src_desc() == plainDesc(g.x) && hint.dst_desc() == plainDesc(g.y)) return {hint.src_desc(), hint.dst_desc()};
+  return {anyDesc(g.x), anyDesc(g.y)};
+}
+
 BwdDataEntry* bwdDataEntry(const ConvGeom& g, Algo a) {
   if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
   return cachedOpt<BwdDataEntry>(std::string("convD|") + algoName(a) + "|" + g.key(), [&]() {
     return makeOrNull<BwdDataEntry>(a, [&]() {
-      dnnl::convolution_backward_data::desc d(dnnlAlg(a), anyDesc(g.x), anyDesc(g.weightDims()),
-                                              anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
+      const auto& hint = hintFor(g, false, a);
+      const auto sd = backwardDescs(g, hint);
+      dnnl::convolution_backward_data::desc d(dnnlAlg(a), sd.first, anyDesc(g.weightDims()),
+                                              sd.second, g.stride, g.dil, g.padL, g.padR);
       auto e = std::make_unique<BwdDataEntry>();
-      e->pd = dnnl::convolution_backward_data::primitive_desc(d, engine(), hintFor(g, false, a));
+      e->pd = dnnl::convolution_backward_data::primitive_desc(d, primAttr(), engine(), hint);
       e->diffSrc = e->pd.diff_src_desc();
       e->wei = e->pd.weights_desc();
       e->diffDst = e->pd.diff_dst_desc();
@@ -285,10 +301,12 @@ BwdWeiEntry* bwdWeiEntry(const ConvGeom& g, bool bias, Algo a) {
   return cachedOpt<BwdWeiEntry>(std::string("convW|") + algoName(a) + "|" + g.key() + (bias ? "|b" : "|-"), [&]() {
     return makeOrNull<BwdWeiEntry>(a, [&]() {
       auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
-      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), anyDesc(g.x), anyDesc(g.weightDims()),
-                                                 bmd, anyDesc(g.y), g.stride, g.dil, g.padL, g.padR);
+      const auto& hint = hintFor(g, bias, a);
+      const auto sd = backwardDescs(g, hint);
+      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), sd.first, anyDesc(g.weightDims()),
+                                                 bmd, sd.second, g.stride, g.dil, g.padL, g.padR);
       auto e = std::make_unique<BwdWeiEntry>();
-      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, engine(), hintFor(g, bias, a));
+      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, primAttr(), engine(), hint);
       e->src = e->pd.src_desc();
       e->diffWei = e->pd.diff_weights_desc();
       e->diffBias = e->pd.diff_bias_desc();
@@ -399,8 +417,7 @@ BufPtr runFwd(FwdEntry& e, const ConvGeom& g, const BufPtr& x, const BufPtr& w, 
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, xs->mem()}, {DNNL_ARG_WEIGHTS, ws->mem()}, {DNNL_ARG_DST, y->mem()}};
   if (bb) args.emplace(DNNL_ARG_BIAS, bb->mem());
-  e.prim().execute(stream(), args);
-  stream().wait();
+  execute(e.prim(), args);
   return y;
 }
 
@@ -408,10 +425,7 @@ BufPtr runBwdData(BwdDataEntry& e, const ConvGeom& g, const BufPtr& dy, const Bu
   auto dys = reorderTo(dy, e.diffDst);
   auto ws = weightsAs(w, g, e.wei);
   auto dx = allocBuf(e.diffSrc);
-  e.prim().execute(stream(), {{DNNL_ARG_DIFF_DST, dys->mem()},
-                              {DNNL_ARG_WEIGHTS, ws->mem()},
-                              {DNNL_ARG_DIFF_SRC, dx->mem()}});
-  stream().wait();
+  execute(e.prim(), {{DNNL_ARG_DIFF_DST, dys->mem()}, {DNNL_ARG_WEIGHTS, ws->mem()}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
   return dx;
 }
 
@@ -427,8 +441,7 @@ std::pair<BufPtr, BufPtr> runBwdWei(BwdWeiEntry& e, const BufPtr& x, const BufPt
     db = allocBuf(e.diffBias);
     args.emplace(DNNL_ARG_DIFF_BIAS, db->mem());
   }
-  e.prim().execute(stream(), args);
-  stream().wait();
+  execute(e.prim(), args);
   return {dw, db};
 }
 
@@ -543,6 +556,10 @@ Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
     o.Set("src", mdKey(f->src));
     o.Set("weights", mdKey(f->wei));
     o.Set("dst", mdKey(f->dst));
+    // The largest of the three directions' scratchpads (bytes of the shared buffer they need).
+    const size_t sp = std::max({f->pd.scratchpad_desc().get_size(), d->pd.scratchpad_desc().get_size(),
+                                w->pd.scratchpad_desc().get_size()});
+    o.Set("scratchpad", Napi::Number::New(env, static_cast<double>(sp)));
     auto wo = Napi::Object::New(env);
     auto* wf = fwdEntry(g, false, Algo::Winograd);
     auto* wdd = bwdDataEntry(g, Algo::Winograd);

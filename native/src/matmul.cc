@@ -42,16 +42,15 @@ BufPtr runMatmul(const memory::desc& srcMd, const BufPtr& src, const memory::des
   keyMd(key, dstMd);
   auto& prim = cached<dnnl::matmul>(key, [&]() {
     dnnl::matmul::primitive_desc pd =
-        biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, engine())
-               : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, engine());
+        biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, primAttr(), engine())
+               : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, primAttr(), engine());
     return dnnl::matmul(pd);
   });
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(srcMd, engine(), src->data.get())},
                                        {DNNL_ARG_WEIGHTS, memory(wMd, engine(), w->data.get())},
                                        {DNNL_ARG_DST, y->mem()}};
   if (biasMd) args.insert({DNNL_ARG_BIAS, memory(*biasMd, engine(), bias->data.get())});
-  prim.execute(stream(), args);
-  stream().wait();
+  execute(prim, args);
   return y;
 }
 

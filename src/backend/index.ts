@@ -10,7 +10,8 @@ import { noticeFallback } from './native/status.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
 import { nativeDTypes } from './native/dtypes.js';
-import { metaKernels, metaMemory, resetMetaPeakMemory } from './meta/index.js';
+import { metaKernels, PLAIN_LAYOUT, type MetaKernels, type MetaLayout } from './meta/index.js';
+import { nativeMetaLayout } from './native/memory.js';
 import { memoryInUse as referenceMemoryInUse, peakMemory as referencePeakMemory, resetPeakMemory as resetReferencePeakMemory } from './reference/storage.js';
 
 /** Names of the available backends (`meta`: shapes and dtypes only, no data). */
@@ -67,6 +68,20 @@ export function backendByName(name: BackendName): Kernels {
   if (name === 'native') return native();
   if (name === 'meta') return metaKernels;
   throw new Error(`unknown backend '${String(name)}' (expected 'native', 'reference' or 'meta')`);
+}
+
+/**
+ * Runs `fn` with the kernels `k` as the current backend (a meta backend made by `metaKernelsFor`,
+ * counting as the native backend would), restoring the previous one afterwards.
+ */
+export function withKernels<T>(k: Kernels, fn: () => T): T {
+  const prev = getBackend();
+  current = k;
+  try {
+    return fn();
+  } finally {
+    current = prev;
+  }
 }
 
 /** Runs `fn` with `name` as the current backend, restoring the previous one afterwards. */
@@ -136,10 +151,35 @@ export function memoryStats(name?: BackendName): MemoryStats {
     return { backend: 'reference', ...zero, live, peakLive, reserved: live, peakReserved: peakLive };
   }
   if (k.name === 'meta') {
-    const m = metaMemory();
-    return { backend: 'meta', ...zero, live: m.live, peakLive: m.peakLive, reserved: m.live, peakReserved: m.peakLive, workspace: m.workspace, peakWorkspace: m.peakWorkspace };
+    const c = (k as MetaKernels).counter;
+    return {
+      backend: 'meta',
+      ...zero,
+      live: c.live,
+      peakLive: c.peakLive,
+      cached: c.reserved - c.live,
+      reserved: c.reserved,
+      peakReserved: c.peakReserved,
+      workspace: c.workspace,
+      peakWorkspace: c.peakWorkspace,
+    };
   }
   throw new Error(`memoryStats: no statistics for backend '${k.name}'`);
+}
+
+let nativeLayout: MetaLayout | null = null;
+
+/**
+ * How the backend `name` (default: the current one) lays tensors out in memory, for a meta backend
+ * that counts like it (`metaKernelsFor(memoryLayout())`): the native backend's blocked layouts,
+ * workspaces, scratchpads and caching allocator (read from oneDNN's descriptors, nothing runs); the
+ * reference backend's plain arrays.
+ */
+export function memoryLayout(name?: BackendName): MetaLayout {
+  const k = name === undefined ? getBackend() : backendByName(name);
+  if (k.name !== 'native') return PLAIN_LAYOUT;
+  nativeLayout ??= nativeMetaLayout(addon!);
+  return nativeLayout;
 }
 
 /** Sets every peak of `memoryStats(name)` to its current value (PyTorch's `reset_peak_memory_stats`). */
@@ -147,7 +187,7 @@ export function resetPeakMemoryStats(name?: BackendName): void {
   const k = name === undefined ? getBackend() : backendByName(name);
   if (k.name === 'native') addon!.resetPeakMemoryStats();
   else if (k.name === 'reference') resetReferencePeakMemory();
-  else if (k.name === 'meta') resetMetaPeakMemory();
+  else if (k.name === 'meta') (k as MetaKernels).counter.resetPeak();
 }
 
 /**

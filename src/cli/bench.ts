@@ -12,7 +12,7 @@ const PRECISIONS = ['fp32'] as const;
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'training images/s of a model on a random batch (one JSON line)',
-  description: `Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random batch at the model's input size, after untimed warm-up steps, and prints one JSON line: {"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s"}.`,
+  description: `Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random batch at the model's input size, after untimed warm-up steps, and prints one JSON line: {"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s", "peak_rss_bytes", "memory": {"peak_live", "peak_cached", "peak_reserved", "peak_workspace", "scratchpad", "estimate"}} (bytes; memory over the whole run, estimate: the training-memory estimate of convnet summary). A batch whose estimate exceeds the memory available stops before anything is allocated, with one line giving the largest batch that fits.`,
   arguments: [{ name: '<model>', help: 'a zoo model (see convnet models)' }],
   options: [
     batchSizeOption('128'),
@@ -40,6 +40,15 @@ export const benchCommand: Command = {
         steps: r.steps,
         seconds: r.seconds,
         images_per_s: r.imagesPerSec,
+        peak_rss_bytes: r.peakRss,
+        memory: {
+          peak_live: r.memory.peakLive,
+          peak_cached: r.memory.peakCached,
+          peak_reserved: r.memory.peakReserved,
+          peak_workspace: r.memory.peakWorkspace,
+          scratchpad: r.memory.scratchpad,
+          estimate: r.estimate?.total ?? null,
+        },
       }),
     );
     return 0;

@@ -4,7 +4,8 @@
  * [B, C, H, W] with random labels, so the data pipeline is not measured. Shared by
  * `convnet bench` and bench/train.ts (zoo level: it builds models by name).
  */
-import { emptyCache } from '../backend/index.js';
+import { readFileSync } from 'node:fs';
+import { emptyCache, memoryStats, resetPeakMemoryStats, type MemoryStats } from '../backend/index.js';
 import { randint, randn } from '../tensor/creation.js';
 import { manualSeed } from '../tensor/random.js';
 import { dispose } from '../tensor/scope.js';
@@ -12,6 +13,8 @@ import { createModel, modelEntry } from './registry.js';
 import type { Batch } from '../data/loader.js';
 import type { Classifier } from '../train/classifier.js';
 import { trainStep, type OptimizerLike } from '../train/trainer.js';
+import type { TrainingMemoryEstimate } from '../train/memory.js';
+import { checkModelMemory } from './memory.js';
 
 /** Options of `benchTraining`. */
 export interface BenchTrainingOptions {
@@ -27,6 +30,12 @@ export interface BenchTrainingOptions {
   warmup?: number;
   /** Seed of the weights and the batch (default 0). */
   seed?: number;
+  /**
+   * Check the training-memory estimate against the memory available before allocating anything,
+   * and stop with an `OutOfMemoryError` (one line, with the largest batch that fits) when it does not
+   * fit (default true).
+   */
+  checkMemory?: boolean;
   /**
    * Called with the model, optimizer, batch and number of timed steps after the timing and before
    * they are freed (the bench script profiles extra steps here).
@@ -46,6 +55,22 @@ export interface BenchTrainingResult {
   seconds: number;
   /** Training images per second: steps * B / seconds. */
   imagesPerSec: number;
+  /** The backend's memory statistics over the benchmark (peaks from its start: initialization, warm-up and timed steps). */
+  memory: MemoryStats;
+  /** Peak resident memory of the process so far (VmHWM; null where /proc is missing). */
+  peakRss: number | null;
+  /** The training-memory estimate made before the benchmark (null when `checkMemory` is false). */
+  estimate: TrainingMemoryEstimate | null;
+}
+
+/** The process's peak resident set size (VmHWM) in bytes, or null off Linux. */
+export function peakRss(): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m === null ? null : Number(m[1]) * 1024;
+  } catch {
+    return null;
+  }
 }
 
 function checkInt(name: string, v: number, min: number): void {
@@ -66,6 +91,9 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
   checkInt('warmup', warmup, 0);
   if (!(minSeconds >= 0)) throw new Error(`benchTraining: minSeconds must be >= 0, got ${minSeconds}`);
   const e = modelEntry(opts.model);
+  // Before anything is allocated: a batch that cannot fit stops here, in one line.
+  const estimate = (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize }) : null;
+  resetPeakMemoryStats();
   manualSeed(opts.seed ?? 0);
   const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
   const model = createModel(opts.model);
@@ -90,7 +118,16 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
       } while (seconds < minSeconds);
     }
     opts.after?.({ model, optimizer, batch, steps });
-    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds };
+    return {
+      model: opts.model,
+      inputShape,
+      steps,
+      seconds,
+      imagesPerSec: (steps * batchSize) / seconds,
+      memory: memoryStats(),
+      peakRss: peakRss(),
+      estimate,
+    };
   } finally {
     dispose(batch);
     model.zeroGrad();

@@ -22,6 +22,11 @@ const dropoutOp = defineOp({
   kernel: 'binary',
   setup: (x: Tensor, p: number, g: Generator) => ({ inputs: [x], params: { p, g, shape: x.shape as Shape }, shape: x.shape }),
   forward: (k, [x], { p, g, shape }, c) => {
+    // Shapes only (the training-memory estimate): a mask of the right size, without drawing it.
+    if (k.name === 'meta') {
+      const m = k.full(shape, c.dtype, 0);
+      return { y: k.binary('mul', x as Storage, shape, m, shape, shape), saved: [m] };
+    }
     const keep = 1 - p;
     const scale = p === 1 ? 0 : 1 / keep;
     const m = new Float32Array(numel(shape));

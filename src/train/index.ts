@@ -30,3 +30,16 @@ export {
   type DataParallelHooks,
 } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
+export {
+  estimateTrainingMemory,
+  checkTrainingMemory,
+  availableMemory,
+  runtimeMemory,
+  formatBytes,
+  OutOfMemoryError,
+  type TrainingMemoryEstimate,
+  type LayerMemory,
+  type EstimateOptions,
+  type CheckMemoryOptions,
+  type AvailableMemory,
+} from './memory.js';

@@ -223,9 +223,9 @@ export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Ba
 /**
  * A training step that returns its (detached) loss tensor instead of reading it. When `check` is
  * given it runs first (before backward and the update) and may throw, leaving the parameters and
- * optimizer state as they were.
+ * optimizer state as they were. (The training-memory estimate runs it on the meta backend.)
  */
-function lossStep(
+export function lossStep(
   model: Classifier,
   optimizer: OptimizerLike,
   batch: Batch,
