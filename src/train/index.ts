@@ -33,6 +33,7 @@ export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState
 export {
   estimateTrainingMemory,
   checkTrainingMemory,
+  memoryCheck,
   availableMemory,
   runtimeMemory,
   formatBytes,

@@ -76,6 +76,12 @@ export interface TrainerOptions {
   logEvery?: number;
   /** Data-parallel training over several processes (see `DataParallelHooks`). */
   dataParallel?: DataParallelHooks;
+  /**
+   * Called once with the first training batch's shape, before the model runs on it: the place for
+   * a memory check that stops `fit` before any kernel runs (`memoryCheck(() => new AlexNet())`
+   * throws an `OutOfMemoryError` naming the largest batch that fits).
+   */
+  checkMemory?: (inputShape: readonly number[]) => void;
 }
 
 /** One epoch's results. */
@@ -426,6 +432,7 @@ export class Trainer extends EventEmitter {
         await forEachBatch(loader, limitTrain, async (batch) => {
           const n = batch.x.shape[0]!;
           batchIndex++;
+          if (batchIndex === 1 && epoch === startEpoch + 1) this.#opts.checkMemory?.(batch.x.shape);
           const due = batchIndex % logEvery === 0 || batchIndex === numBatches;
           const loss = lossStep(model, optimizer, batch, this.gradientClipVal, (l) => {
             // On a read-back, check this batch's loss before its update (CPU backends read it
