@@ -106,6 +106,17 @@ static Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// detachHost(typedArray): detaches the array's ArrayBuffer, which frees its memory now (V8 would
+// keep it until a garbage collection: the host staging buffers of a model's parameters, 170 MB on
+// vgg11-slim, stayed resident through training). The array is empty afterwards.
+static Napi::Value DetachHost(const Napi::CallbackInfo& info) {
+  if (info[0].IsTypedArray()) {
+    auto ab = info[0].As<Napi::TypedArray>().ArrayBuffer();
+    if (!ab.IsDetached()) ab.Detach();
+  }
+  return info.Env().Undefined();
+}
+
 // resetPeakMemoryStats(): every peak := its current value.
 static Napi::Value ResetPeakMemoryStats(const Napi::CallbackInfo& info) {
   resetPeakMemoryStats();
@@ -155,6 +166,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsJs));
   exports.Set("resetPeakMemoryStats", Napi::Function::New(env, ResetPeakMemoryStats));
+  exports.Set("detachHost", Napi::Function::New(env, DetachHost));
   exports.Set("layoutOf", Napi::Function::New(env, LayoutOf));
   exports.Set("dtypeOf", Napi::Function::New(env, DtypeOf));
 }

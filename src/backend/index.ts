@@ -107,6 +107,17 @@ export function emptyCache(): void {
   addon?.emptyCache();
 }
 
+/**
+ * Frees the memory of a host array the caller no longer needs, after `k.fromHost` copied it, now
+ * instead of when V8 next collects it (large typed arrays live outside the JS heap, and training may
+ * run for long without a collection that reaches them). The array is empty (detached) afterwards.
+ * Only for the native backend, whose storages are copies; a no-op elsewhere.
+ * @example k.fromHost(h, shape, 'float32'); releaseHostArray(k, h);
+ */
+export function releaseHostArray(k: Kernels, a: ArrayBufferView): void {
+  if (k.name === 'native') addon?.detachHost(a);
+}
+
 /** Bytes of free blocks the native backend's caching allocator holds (0 without the addon). */
 export function memoryCached(): number {
   return addon?.memoryCached() ?? 0;

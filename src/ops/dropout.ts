@@ -1,5 +1,6 @@
 /** Dropout with a seeded mask (reproducible through `manualSeed` or an explicit Generator). */
 import type { Shape, Storage } from '../backend/kernels.js';
+import { releaseHostArray } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { numel } from '../tensor/shape.js';
 import { defaultGenerator, type Generator } from '../tensor/random.js';
@@ -32,7 +33,11 @@ const dropoutOp = defineOp({
     const m = new Float32Array(numel(shape));
     g.fillUniform(m); // the numbers of g.random() (exact in float32), in bulk
     for (let i = 0; i < m.length; i++) m[i] = m[i]! < keep ? scale : 0;
-    const mask = k.fromHost(hostArrayOf(c.dtype, m), shape, c.dtype);
+    const host = hostArrayOf(c.dtype, m);
+    const mask = k.fromHost(host, shape, c.dtype);
+    // One mask per step: freed now, not when V8 gets to it.
+    releaseHostArray(k, host);
+    if (host !== m) releaseHostArray(k, m);
     return { y: k.binary('mul', x as Storage, shape, mask, shape, shape), saved: [mask] };
   },
   backward: (gy, c) => [mul(gy, c.wrap(gy.kernels.reshape(c.saved[0]!, c.params.shape, c.params.shape), c.params.shape))],
