@@ -176,3 +176,30 @@ test('Sequential frees each output once the next layer used it, but not outputs 
     net.dispose();
   });
 });
+
+for (const backend of ['reference', 'native'] as const) {
+  test(`${backend}: training steps of a zoo model keep live and reserved bytes flat`, (t) => {
+    if (backend === 'native' && !cn.nativeAvailable()) return t.skip('native addon not built');
+    cn.withBackend(backend, () => {
+      cn.manualSeed(1);
+      const model = cn.models.createModel('bnlenet');
+      const batch = { x: cn.randn([32, 1, 28, 28]).keep(), y: cn.randint(0, 10, [32]).keep() };
+      model.applyInit([batch.x]);
+      const opt = model.configureOptimizers();
+      const after: { live: number; reserved: number }[] = [];
+      for (let i = 0; i < 60; i++) {
+        cn.train.trainStep(model, opt, batch);
+        const s = cn.memoryStats();
+        after.push({ live: s.live, reserved: s.reserved });
+      }
+      // From the third step on (the first ones create the gradients and fill the cache) nothing grows.
+      for (let i = 3; i < after.length; i++) {
+        assert.equal(after[i]!.live, after[2]!.live, `live bytes changed at step ${i + 1}`);
+        assert.equal(after[i]!.reserved, after[2]!.reserved, `reserved bytes changed at step ${i + 1}`);
+      }
+      cn.dispose(batch);
+      model.zeroGrad();
+      cn.dispose(Object.values(model.stateDict()));
+    });
+  });
+}

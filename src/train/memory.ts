@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { addon } from '../backend/native/addon.js';
-import { backendByName, memoryLayout, withKernels, type BackendName } from '../backend/index.js';
+import { backendByName, getBackend, memoryLayout, withKernels, type BackendName } from '../backend/index.js';
 import { DTYPE_BYTES, metaKernelsFor, type MetaLayout, type MetaStorage } from '../backend/meta/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { dispose } from '../tensor/scope.js';
@@ -111,7 +111,7 @@ function bytesOf(t: Tensor): number {
  * @example estimateTrainingMemory(() => new AlexNet(), [128, 1, 224, 224]).total
  */
 export function estimateTrainingMemory(create: () => Classifier, inputShape: readonly number[], opts: EstimateOptions = {}): TrainingMemoryEstimate {
-  const backend = opts.backend === undefined ? null : backendByName(opts.backend);
+  const backend = opts.backend === undefined ? getBackend() : backendByName(opts.backend);
   const layout = opts.layout ?? memoryLayout(opts.backend);
   const runtime = opts.runtime ?? runtimeMemory();
   const k = metaKernelsFor(layout);
@@ -166,7 +166,7 @@ export function estimateTrainingMemory(create: () => Classifier, inputShape: rea
       const params = m.parameters().reduce((a, p) => a + bytesOf(p), 0);
       return {
         inputShape: shape,
-        backend: backend?.name ?? (layout.nativeAllocator ? 'native' : 'reference'),
+        backend: backend.name,
         layers,
         params,
         grads: params,

@@ -413,26 +413,5 @@ export function metaKernelsFor(layout: MetaLayout = PLAIN_LAYOUT): MetaKernels {
   return k;
 }
 
-const defaultMeta = metaKernelsFor(PLAIN_LAYOUT);
-
 /** The meta kernels (plain layout): each returns data-less storages (dtype of the main operand unless stated). */
-export const metaKernels: Kernels = defaultMeta;
-
-/** Bytes the default meta backend counts. */
-export function metaMemory(): MetaMemory {
-  const c = defaultMeta.counter;
-  return {
-    live: c.live,
-    peakLive: c.peakLive,
-    workspace: c.workspace,
-    peakWorkspace: c.peakWorkspace,
-    scratchpad: c.scratchpad,
-    reserved: c.reserved,
-    peakReserved: c.peakReserved,
-  };
-}
-
-/** Sets the default meta backend's peaks to the current values. */
-export function resetMetaPeakMemory(): void {
-  defaultMeta.counter.resetPeak();
-}
+export const metaKernels: Kernels = metaKernelsFor(PLAIN_LAYOUT);
