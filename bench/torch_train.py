@@ -381,6 +381,18 @@ def bench(name, steps, batch_size, size=None, autocast=None):
             'imagesPerSec': steps * batch_size / seconds, 'autocast': autocast}
 
 
+def peak_rss():
+    """The process's peak resident set size in bytes (VmHWM), or None off Linux."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def bench_min(name, steps, batch_size, min_seconds=0.0, size=None, autocast=None):
     """bench(), with the step count scaled so that fast models are timed for at least min_seconds."""
     r = bench(name, steps, batch_size, size, autocast)
@@ -389,6 +401,7 @@ def bench_min(name, steps, batch_size, min_seconds=0.0, size=None, autocast=None
         r = bench(name, max(steps, int(min_seconds / max(per, 1e-6)) + 1), batch_size, size, autocast)
     r['torch'] = torch.__version__
     r['threads'] = torch.get_num_threads()
+    r['peakRssBytes'] = peak_rss()  # of the whole process so far: one model per process for bench/memory.ts
     return r
 
 

@@ -48,8 +48,13 @@ using BufPtr = std::shared_ptr<Buf>;
 
 /** Row-major (abcd...) descriptor for `d`. */
 memory::desc plainDesc(const dims& d, dt t = dt::f32);
+/**
+ * What an allocation holds, for the memory statistics: tensor data, or a oneDNN workspace (max-pool
+ * argmax kept from forward to backward).
+ */
+enum class BufKind { Tensor = 0, Workspace = 1 };
 /** Allocates a Buf for `md`. `zero` fills it with zeros (needed where kernels accumulate). */
-BufPtr allocBuf(const memory::desc& md, bool zero = false);
+BufPtr allocBuf(const memory::desc& md, bool zero = false, BufKind kind = BufKind::Tensor);
 /** Allocates a plain f32 (or s32) Buf of dims `d`. */
 BufPtr allocPlain(const dims& d, dt t = dt::f32, bool zero = false);
 /** `b` itself if already row-major, otherwise a row-major copy (oneDNN reorder). */
@@ -66,6 +71,37 @@ int64_t bytesInUse();
 int64_t bytesCached();
 /** Returns every cached free block to the system. */
 void emptyCache();
+
+/**
+ * Memory statistics of the addon (bytes), as PyTorch's torch.cuda.memory_stats: current values and
+ * peaks since the last resetPeakMemoryStats(). `live` counts the memory of live Bufs (tensors and
+ * workspaces, 64-byte rounded), `cached` the free blocks the caching allocator keeps, `reserved`
+ * their sum (what the allocator holds from the system); `scratchpad` is the one buffer every oneDNN
+ * primitive uses as its scratchpad (scratchpad_mode::user), `workspace` the live oneDNN workspaces.
+ */
+struct MemoryStats {
+  int64_t live, peakLive, cached, peakCached, reserved, peakReserved;
+  int64_t workspace, peakWorkspace, scratchpad, peakScratchpadRequest;
+  int64_t allocations, cacheHits;
+};
+MemoryStats memoryStats();
+/** Bytes of the scratchpad buffers (one per thread that ran a primitive; grown to the largest need). */
+int64_t scratchpadBytes();
+/** The largest scratchpad a primitive asked for since the last reset. */
+int64_t scratchpadPeakRequest();
+void resetScratchpadPeak();
+
+/**
+ * Attributes for every primitive the addon creates and caches: scratchpad_mode::user, so that no
+ * cached primitive holds a scratchpad of its own for the life of the process (oneDNN's library
+ * mode gives most CPU implementations a private one, allocated at creation); all of them share one
+ * buffer instead, as PyTorch does, passed by `execute`.
+ */
+dnnl::primitive_attr primAttr();
+/** Executes `p` (created with primAttr()) on the stream with the shared scratchpad, and waits. */
+void execute(const dnnl::primitive& p, std::unordered_map<int, memory> args);
+/** Peaks := current values (and the allocation counters to 0). */
+void resetPeakMemoryStats();
 
 // ---- N-API glue -----------------------------------------------------------------------------
 /** Wraps a Buf as a JS External (the External's finalizer is only a backstop; JS calls dispose). */

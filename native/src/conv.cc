@@ -31,6 +31,7 @@
 // jit_avx512_core_bf16 kernels; AVX2 CPUs have none in oneDNN 2.6), else the float32 direct
 // convolution on widened copies in the same layouts, its results rounded once. Either way
 // activations stay bf16 in the blocked layouts the primitives choose.
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -249,7 +250,7 @@ FwdEntry* fwdEntry(const ConvGeom& g, bool bias, Algo a) {
                                         anyDesc(g.weightDims(), g.t), bmd, anyDesc(g.y, g.t), g.stride,
                                         g.dil, g.padL, g.padR);
       auto e = std::make_unique<FwdEntry>();
-      e->pd = dnnl::convolution_forward::primitive_desc(d, engine());
+      e->pd = dnnl::convolution_forward::primitive_desc(d, primAttr(), engine());
       e->src = e->pd.src_desc();
       e->wei = e->pd.weights_desc();
       e->dst = e->pd.dst_desc();
@@ -265,16 +266,30 @@ const dnnl::convolution_forward::primitive_desc* hintFor(const ConvGeom& g, bool
   return f == nullptr ? nullptr : &f->pd;
 }
 
+/**
+ * The src and dst descriptors for a backward primitive hinted by `hint`: the forward's own when it
+ * runs on plain layouts (oneDNN's gemm convolution, chosen for first layers with few input
+ * channels), else `any`. With `any` the backward picks a blocked kernel, and every call copied x into
+ * channels zero-padded to the block (8x the input for one channel) and dy into blocked form, the
+ * largest temporaries of a step (AlexNet, batch 128: 205 + 143 MB at the step's peak); oneDNN's gemm
+ * backward reads the plain tensors as they are.
+ */
+std::pair<memory::desc, memory::desc> backwardDescs(const ConvGeom& g, const dnnl::convolution_forward::primitive_desc& hint) {
+  if (hint.src_desc() == plainDesc(g.x, g.t) && hint.dst_desc() == plainDesc(g.y, g.t)) return {hint.src_desc(), hint.dst_desc()};
+  return {anyDesc(g.x, g.t), anyDesc(g.y, g.t)};
+}
+
 BwdDataEntry* bwdDataEntry(const ConvGeom& g, Algo a) {
   if (a == Algo::Winograd && !winogradShapeOk(g)) return nullptr;
   return cachedOpt<BwdDataEntry>(std::string("convD|") + algoName(a) + "|" + g.key(), [&]() {
     const auto* hint = hintFor(g, false, a);
     if (hint == nullptr) return std::unique_ptr<BwdDataEntry>();
     return makeOrNull<BwdDataEntry>(a, g, [&]() {
-      dnnl::convolution_backward_data::desc d(dnnlAlg(a), anyDesc(g.x, g.t), anyDesc(g.weightDims(), g.t),
-                                              anyDesc(g.y, g.t), g.stride, g.dil, g.padL, g.padR);
+      const auto sd = backwardDescs(g, *hint);
+      dnnl::convolution_backward_data::desc d(dnnlAlg(a), sd.first, anyDesc(g.weightDims(), g.t),
+                                              sd.second, g.stride, g.dil, g.padL, g.padR);
       auto e = std::make_unique<BwdDataEntry>();
-      e->pd = dnnl::convolution_backward_data::primitive_desc(d, engine(), *hint);
+      e->pd = dnnl::convolution_backward_data::primitive_desc(d, primAttr(), engine(), *hint);
       e->diffSrc = e->pd.diff_src_desc();
       e->wei = e->pd.weights_desc();
       e->diffDst = e->pd.diff_dst_desc();
@@ -291,10 +306,11 @@ BwdWeiEntry* bwdWeiEntry(const ConvGeom& g, bool bias, Algo a) {
     return makeOrNull<BwdWeiEntry>(a, g, [&]() {
       // float32 weight and bias gradients (also for bf16 data: accumulated in f32, rounded by the caller)
       auto bmd = bias ? memory::desc({g.y[1]}, dt::f32, tag::a) : memory::desc();
-      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), anyDesc(g.x, g.t), anyDesc(g.weightDims(), dt::f32),
-                                                 bmd, anyDesc(g.y, g.t), g.stride, g.dil, g.padL, g.padR);
+      const auto sd = backwardDescs(g, *hint);
+      dnnl::convolution_backward_weights::desc d(dnnlAlg(a), sd.first, anyDesc(g.weightDims(), dt::f32),
+                                                 bmd, sd.second, g.stride, g.dil, g.padL, g.padR);
       auto e = std::make_unique<BwdWeiEntry>();
-      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, engine(), *hint);
+      e->pd = dnnl::convolution_backward_weights::primitive_desc(d, primAttr(), engine(), *hint);
       e->src = e->pd.src_desc();
       e->diffWei = e->pd.diff_weights_desc();
       e->diffBias = e->pd.diff_bias_desc();
@@ -411,8 +427,7 @@ BufPtr runFwd(FwdEntry& e, const ConvGeom& g, const BufPtr& x, const BufPtr& w, 
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, xs->mem()}, {DNNL_ARG_WEIGHTS, ws->mem()}, {DNNL_ARG_DST, y->mem()}};
   if (bb) args.emplace(DNNL_ARG_BIAS, bb->mem());
-  e.prim().execute(stream(), args);
-  stream().wait();
+  execute(e.prim(), args);
   return y;
 }
 
@@ -420,10 +435,7 @@ BufPtr runBwdData(BwdDataEntry& e, const ConvGeom& g, const BufPtr& dy, const Bu
   auto dys = reorderTo(dy, e.diffDst);
   auto ws = weightsAs(w, g, e.wei);
   auto dx = allocBuf(e.diffSrc);
-  e.prim().execute(stream(), {{DNNL_ARG_DIFF_DST, dys->mem()},
-                              {DNNL_ARG_WEIGHTS, ws->mem()},
-                              {DNNL_ARG_DIFF_SRC, dx->mem()}});
-  stream().wait();
+  execute(e.prim(), {{DNNL_ARG_DIFF_DST, dys->mem()}, {DNNL_ARG_WEIGHTS, ws->mem()}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
   return dx;
 }
 
@@ -439,8 +451,7 @@ std::pair<BufPtr, BufPtr> runBwdWei(BwdWeiEntry& e, const BufPtr& x, const BufPt
     db = allocBuf(e.diffBias);
     args.emplace(DNNL_ARG_DIFF_BIAS, db->mem());
   }
-  e.prim().execute(stream(), args);
-  stream().wait();
+  execute(e.prim(), args);
   return {dw, db};
 }
 
@@ -642,6 +653,12 @@ Napi::Value ConvImpl(const Napi::CallbackInfo& info) {
       o.Set("weights", mdKey(f->wei));
       o.Set("dst", mdKey(f->dst));
     }
+    // The largest of the three directions' scratchpads (bytes of the shared buffer they need).
+    size_t sp = 0;
+    if (f) sp = std::max(sp, f->pd.scratchpad_desc().get_size());
+    if (d) sp = std::max(sp, d->pd.scratchpad_desc().get_size());
+    if (w) sp = std::max(sp, w->pd.scratchpad_desc().get_size());
+    o.Set("scratchpad", Napi::Number::New(env, static_cast<double>(sp)));
     auto wo = Napi::Object::New(env);
     auto* wf = fwdEntry(g, false, Algo::Winograd);
     auto* wdd = bwdDataEntry(g, Algo::Winograd);

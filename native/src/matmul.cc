@@ -38,8 +38,8 @@ dt productType(const BufPtr& a, const BufPtr& b) {
 
 dnnl::matmul::primitive_desc matmulPd(const memory::desc& srcMd, const memory::desc& wMd, const memory::desc* biasMd,
                                       const memory::desc& dstMd) {
-  return biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, engine())
-                : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, engine());
+  return biasMd ? dnnl::matmul::primitive_desc({srcMd, wMd, *biasMd, dstMd}, primAttr(), engine())
+                : dnnl::matmul::primitive_desc({srcMd, wMd, dstMd}, primAttr(), engine());
 }
 
 /**
@@ -85,8 +85,7 @@ BufPtr runMatmul(const memory::desc& srcMd, const BufPtr& src, const memory::des
                                        {DNNL_ARG_WEIGHTS, memory(wMd, engine(), w->data.get())},
                                        {DNNL_ARG_DST, y->mem()}};
   if (biasMd) args.insert({DNNL_ARG_BIAS, memory(*biasMd, engine(), bias->data.get())});
-  prim.execute(stream(), args);
-  stream().wait();
+  execute(prim, args);
   return y;
 }
 

@@ -142,7 +142,7 @@ std::pair<BufPtr, BufPtr> poolForwardRaw(const PoolGeom& g, const BufPtr& x) {
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x->mem()}, {DNNL_ARG_DST, y->mem()}};
   BufPtr ws;
   if (e.ws.get_size() > 0) {
-    ws = allocBuf(e.ws);
+    ws = allocBuf(e.ws, false, BufKind::Workspace);
     args.emplace(DNNL_ARG_WORKSPACE, ws->mem());
   }
   e.prim.execute(stream(), args);

@@ -80,6 +80,8 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
       const node = t.gradFn;
       if (g === undefined || node === null) {
         if (pending !== null && node !== null) for (const input of node.inputs) settleLeaf(pending, input, false);
+        // No gradient reached it: nothing can flow through it later either; free what it saved.
+        if (node !== null && !opts.retainGraph) node.release(false);
         continue;
       }
       const gs = node.backward(g);
@@ -115,7 +117,9 @@ export function backward(root: Tensor, gradient?: Tensor, opts: BackwardOptions 
         }
       });
       if (g !== userSeed) g.dispose();
-      if (!opts.retainGraph) node.release();
+      // Every node is released in this order (its inputs' nodes come later), so no cascade; its
+      // saved tensors that their scope already released are freed now, as PyTorch does.
+      if (!opts.retainGraph) node.release(false);
     }
   });
 }
@@ -152,6 +156,11 @@ function copyOf(t: Tensor): Tensor {
 }
 
 function accumulateLeaf(leaf: Tensor, g: Tensor, owned: boolean): void {
+  if (leaf.isReleased || leaf.isDisposed) {
+    // Nobody holds the leaf any more: nothing could read its gradient.
+    if (owned) g.dispose();
+    return;
+  }
   const own = owned ? g : copyOf(g);
   if (leaf.grad === null) {
     leaf.grad = own.keep();

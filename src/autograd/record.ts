@@ -17,7 +17,13 @@ class Node implements GradNode {
     readonly inputs: readonly (Tensor | null)[],
     private fn: BackwardFn | null,
     private owned: readonly Disposable[],
-  ) {}
+    private saved: readonly Tensor[],
+  ) {
+    // The counts let a released tensor free its data once no backward reads it, and its node once
+    // no later node can backpropagate into it.
+    for (const t of saved) t.savedBy++;
+    for (const t of inputs) if (t !== null) t.consumers++;
+  }
 
   backward(gy: Tensor): (Tensor | null)[] {
     if (this.released || this.fn === null) {
@@ -30,12 +36,30 @@ class Node implements GradNode {
     return this.fn(gy, needs);
   }
 
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.fn = null;
-    for (const t of this.owned) t.dispose();
-    this.owned = [];
+  release(cascade = true): void {
+    // A worklist, not recursion: dropping a deep graph (DenseNet-201) releases thousands of nodes.
+    const work: Node[] = [this];
+    while (work.length > 0) {
+      const n = work.pop()!;
+      if (n.released) continue;
+      n.released = true;
+      n.fn = null;
+      for (const t of n.owned) t.dispose();
+      n.owned = [];
+      for (const t of n.saved) {
+        t.savedBy--;
+        if (t.savedBy === 0 && t.isReleased) t.freeStorage();
+      }
+      n.saved = [];
+      for (const t of n.inputs) {
+        if (t === null) continue;
+        t.consumers--;
+        if (cascade && t.consumers === 0 && t.isReleased && t.gradFn instanceof Node) {
+          work.push(t.gradFn);
+          t.gradFn = null;
+        }
+      }
+    }
   }
 }
 
@@ -49,7 +73,9 @@ export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boole
  * Attaches a backward closure to `out` when grad mode is on and some input requires grad.
  * `owned` are what only the backward uses (tensors, or storages wrapped as disposables: workspaces,
  * saved statistics): they are disposed when the node is released after backward, or at once when
- * nothing is recorded.
+ * nothing is recorded. `saved` are the tensors among the inputs and the output whose DATA the
+ * backward reads (default: all of them): a released tensor stays in memory only while a node that
+ * saved it lives (PyTorch's `save_for_backward`).
  */
 export function record(
   name: string,
@@ -57,13 +83,16 @@ export function record(
   out: Tensor,
   backward: BackwardFn,
   owned: readonly Disposable[] = [],
+  saved?: readonly Tensor[],
 ): Tensor {
   if (!needsGrad(inputs)) {
     for (const t of owned) t.dispose();
     return out;
   }
   for (const t of owned) if (t instanceof Tensor) t.keep();
-  out.gradFn = new Node(name, inputs.map((t) => t ?? null), backward, owned);
+  const ins = inputs.map((t) => t ?? null);
+  const keepData = saved ?? [...ins.filter((t): t is Tensor => t !== null), out];
+  out.gradFn = new Node(name, ins, backward, owned, keepData);
   out.requiresGrad = true;
   return out;
 }

@@ -17,8 +17,10 @@ import { noticeFallback } from './native/status.js';
 import { generalKernels } from './native/general.js';
 import { nnKernels } from './native/nn.js';
 import { nativeDTypes } from './native/dtypes.js';
-import { metaKernels } from './meta/index.js';
+import { metaKernels, PLAIN_LAYOUT, type MetaKernels, type MetaLayout } from './meta/index.js';
 import { initWebgpu, webgpuKernels } from './webgpu/index.js';
+import { nativeMetaLayout } from './native/memory.js';
+import { memoryInUse as referenceMemoryInUse, peakMemory as referencePeakMemory, resetPeakMemory as resetReferencePeakMemory } from './reference/storage.js';
 
 /** Names of the available backends (`meta`: shapes and dtypes only, no data; `webgpu`: GPUs through WebGPU). */
 export type BackendName = 'native' | 'reference' | 'meta' | 'webgpu';
@@ -121,6 +123,20 @@ export async function useBackend(name?: BackendName): Promise<Kernels> {
   return current;
 }
 
+/**
+ * Runs `fn` with the kernels `k` as the current backend (a meta backend made by `metaKernelsFor`,
+ * counting as the native backend would), restoring the previous one afterwards.
+ */
+export function withKernels<T>(k: Kernels, fn: () => T): T {
+  const prev = getBackend();
+  current = k;
+  try {
+    return fn();
+  } finally {
+    current = prev;
+  }
+}
+
 /** Runs `fn` with `name` as the current backend, restoring the previous one afterwards. */
 export function withBackend<T>(name: BackendName, fn: () => T): T {
   const prev = getBackend();
@@ -147,9 +163,107 @@ export function emptyCache(): void {
   webgpuKernels()?.emptyCache();
 }
 
+/**
+ * Frees the memory of a host array the caller no longer needs, after `k.fromHost` copied it, now
+ * instead of when V8 next collects it (large typed arrays live outside the JS heap, and training may
+ * run for long without a collection that reaches them). The array is empty (detached) afterwards.
+ * Only for the native backend, whose storages are copies; a no-op elsewhere.
+ * @example k.fromHost(h, shape, 'float32'); releaseHostArray(k, h);
+ */
+export function releaseHostArray(k: Kernels, a: ArrayBufferView): void {
+  if (k.name === 'native') addon?.detachHost(a);
+}
+
 /** Bytes of free blocks the native and webgpu caching allocators hold. */
 export function memoryCached(): number {
   return (addon?.memoryCached() ?? 0) + (webgpuKernels()?.memoryCached() ?? 0);
+}
+
+/**
+ * Memory statistics of a backend, in bytes (PyTorch's `torch.cuda.memory_stats`): current values and
+ * peaks since the last `resetPeakMemoryStats`. Every backend counts its live tensor storages; the
+ * native backend also reports its caching allocator and oneDNN's buffers, which are 0 elsewhere.
+ */
+export interface MemoryStats {
+  /** The backend these numbers are of. */
+  backend: string;
+  /** Bytes of live storages (native: tensors and workspaces, 64-byte rounded) and their peak. */
+  live: number;
+  peakLive: number;
+  /** Free blocks the caching allocator keeps for reuse (native) and their peak. */
+  cached: number;
+  peakCached: number;
+  /** live + cached: what the allocator holds from the system (PyTorch's "reserved") and its peak. */
+  reserved: number;
+  peakReserved: number;
+  /** Live oneDNN workspaces (max-pool argmax kept for backward), a part of `live`, and their peak. */
+  workspace: number;
+  peakWorkspace: number;
+  /** The shared oneDNN scratchpad (temporary buffer of every primitive) and the largest request. */
+  scratchpad: number;
+  peakScratchpadRequest: number;
+  /** Allocations since the reset, and how many of them the cache served. */
+  allocations: number;
+  cacheHits: number;
+}
+
+/** Memory statistics of the backend named `name` (default: the current one). @example cn.memoryStats().peakLive */
+export function memoryStats(name?: BackendName): MemoryStats {
+  const k = name === undefined ? getBackend() : backendByName(name);
+  const zero = { cached: 0, peakCached: 0, workspace: 0, peakWorkspace: 0, scratchpad: 0, peakScratchpadRequest: 0, allocations: 0, cacheHits: 0 };
+  if (k.name === 'native') return { backend: 'native', ...(addon!.memoryStats() as Omit<MemoryStats, 'backend'>) };
+  if (k.name === 'reference') {
+    const live = referenceMemoryInUse();
+    const peakLive = referencePeakMemory();
+    return { backend: 'reference', ...zero, live, peakLive, reserved: live, peakReserved: peakLive };
+  }
+  if (k.name === 'meta') {
+    const c = (k as MetaKernels).counter;
+    return {
+      backend: 'meta',
+      ...zero,
+      live: c.live,
+      peakLive: c.peakLive,
+      cached: c.reserved - c.live,
+      reserved: c.reserved,
+      peakReserved: c.peakReserved,
+      workspace: c.workspace,
+      peakWorkspace: c.peakWorkspace,
+    };
+  }
+  if (k.name === 'webgpu') {
+    // GPU buffers of the device's pool (storages; uniforms and staging buffers are not counted).
+    const pool = webgpuKernels()!.runtime.pool;
+    const live = pool.inUse();
+    const cached = pool.cached();
+    const peak = pool.peakStats();
+    return { backend: 'webgpu', ...zero, live, peakLive: peak.live, cached, peakCached: peak.cached, reserved: live + cached, peakReserved: peak.reserved };
+  }
+  throw new Error(`memoryStats: no statistics for backend '${k.name}'`);
+}
+
+let nativeLayout: MetaLayout | null = null;
+
+/**
+ * How the backend `name` (default: the current one) lays tensors out in memory, for a meta backend
+ * that counts like it (`metaKernelsFor(memoryLayout())`): the native backend's blocked layouts,
+ * workspaces, scratchpads and caching allocator (read from oneDNN's descriptors, nothing runs); the
+ * reference backend's plain arrays.
+ */
+export function memoryLayout(name?: BackendName): MetaLayout {
+  const k = name === undefined ? getBackend() : backendByName(name);
+  if (k.name !== 'native') return PLAIN_LAYOUT;
+  nativeLayout ??= nativeMetaLayout(addon!);
+  return nativeLayout;
+}
+
+/** Sets every peak of `memoryStats(name)` to its current value (PyTorch's `reset_peak_memory_stats`). */
+export function resetPeakMemoryStats(name?: BackendName): void {
+  const k = name === undefined ? getBackend() : backendByName(name);
+  if (k.name === 'native') addon!.resetPeakMemoryStats();
+  else if (k.name === 'reference') resetReferencePeakMemory();
+  else if (k.name === 'meta') (k as MetaKernels).counter.resetPeak();
+  else if (k.name === 'webgpu') webgpuKernels()!.runtime.pool.resetPeaks();
 }
 
 /**

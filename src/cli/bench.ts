@@ -12,7 +12,7 @@ import { PRECISIONS } from '../train/precision.js';
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'training images/s of a model on a random batch (one JSON line)',
-  description: `Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random batch at the model's input size, after untimed warm-up steps, and prints one JSON line: {"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s"} (on webgpu also "adapter": the GPU, or a software rasterizer such as SwiftShader).`,
+  description: `Times what the trainer does per batch (forward, cross-entropy, backward, SGD step) on one random batch at the model's input size, after untimed warm-up steps, and prints one JSON line: {"model", "backend", "precision", "batch_size", "input", "steps", "seconds", "images_per_s", "peak_rss_bytes", "memory": {"peak_live", "peak_cached", "peak_reserved", "peak_workspace", "scratchpad", "estimate"}} (bytes; memory over the whole run, estimate: the training-memory estimate of convnet summary). On webgpu also "adapter": the GPU, or a software rasterizer such as SwiftShader. A batch whose estimate exceeds the memory available stops before anything is allocated, with one line giving the largest batch that fits.`,
   arguments: [{ name: '<model>', help: 'a zoo model (see convnet models)' }],
   options: [
     batchSizeOption('128'),
@@ -46,6 +46,15 @@ export const benchCommand: Command = {
         seconds: r.seconds,
         images_per_s: r.imagesPerSec,
         ...(gpu ? { adapter: webgpuKernels()?.info.adapter } : {}),
+        peak_rss_bytes: r.peakRss,
+        memory: {
+          peak_live: r.memory.peakLive,
+          peak_cached: r.memory.peakCached,
+          peak_reserved: r.memory.peakReserved,
+          peak_workspace: r.memory.peakWorkspace,
+          scratchpad: r.memory.scratchpad,
+          estimate: r.estimate?.total ?? null,
+        },
       }),
     );
     return 0;

@@ -65,6 +65,7 @@ import { ProgressBar } from './progress.js';
 import { RUN_FILES, metricsLine, runConfigOf, type RunConfig } from './run-dir.js';
 import { lookupModel } from './zoo.js';
 import { PRECISIONS, resolvePrecision, type Precision } from '../train/precision.js';
+import { checkModelMemory } from '../models/memory.js';
 
 /** The lecture's defaults that do not depend on the model. */
 const DEFAULT_EPOCHS = 10;
@@ -358,6 +359,13 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
   config.classNames = [...data.classNames];
   config.channels = data.inputShape[0];
   config.antialias = data.decode.antialias;
+  // Before the model exists: a batch that cannot fit in memory stops here, in one line with the
+  // largest batch that fits (each process of a data-parallel run trains its share of the batch).
+  checkModelMemory(name, {
+    batchSize: Math.ceil(config.batchSize / world.size),
+    imageShape: [config.channels, ...config.resize],
+    initBatchSize: 1,
+  });
   entries.data = fingerprint(
     data.train.labels(),
     data.val.labels(),

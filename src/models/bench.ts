@@ -4,7 +4,8 @@
  * [B, C, H, W] with random labels, so the data pipeline is not measured. Shared by
  * `convnet bench` and bench/train.ts (zoo level: it builds models by name).
  */
-import { emptyCache } from '../backend/index.js';
+import { readFileSync } from 'node:fs';
+import { emptyCache, memoryStats, resetPeakMemoryStats, type MemoryStats } from '../backend/index.js';
 import { randint, randn } from '../tensor/creation.js';
 import { manualSeed } from '../tensor/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
@@ -14,6 +15,8 @@ import type { Batch } from '../data/loader.js';
 import type { Classifier } from '../train/classifier.js';
 import { trainStep, type OptimizerLike } from '../train/trainer.js';
 import { resolvePrecision, withPrecision, type Precision } from '../train/precision.js';
+import type { TrainingMemoryEstimate } from '../train/memory.js';
+import { checkModelMemory } from './memory.js';
 
 /** Options of `benchTraining`. */
 export interface BenchTrainingOptions {
@@ -31,6 +34,12 @@ export interface BenchTrainingOptions {
   seed?: number;
   /** 'fp32' (default) or 'bf16-mixed' (falls back to fp32 where bf16 cannot run natively; see `precision` in the result). */
   precision?: Precision;
+  /**
+   * Check the training-memory estimate against the memory available before allocating anything,
+   * and stop with an `OutOfMemoryError` (one line, with the largest batch that fits) when it does not
+   * fit (default true).
+   */
+  checkMemory?: boolean;
   /**
    * Called with the model, optimizer, batch and number of timed steps after the timing and before
    * they are freed (the bench script profiles extra steps here).
@@ -54,6 +63,22 @@ export interface BenchTrainingResult {
   precision: Precision;
   /** Why bf16-mixed ran in fp32 (null when it ran as asked). */
   notice: string | null;
+  /** The backend's memory statistics over the benchmark (peaks from its start: initialization, warm-up and timed steps). */
+  memory: MemoryStats;
+  /** Peak resident memory of the process so far (VmHWM; null where /proc is missing). */
+  peakRss: number | null;
+  /** The training-memory estimate made before the benchmark (null when `checkMemory` is false). */
+  estimate: TrainingMemoryEstimate | null;
+}
+
+/** The process's peak resident set size (VmHWM) in bytes, or null off Linux. */
+export function peakRss(): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m === null ? null : Number(m[1]) * 1024;
+  } catch {
+    return null;
+  }
 }
 
 function checkInt(name: string, v: number, min: number): void {
@@ -74,6 +99,9 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
   checkInt('warmup', warmup, 0);
   if (!(minSeconds >= 0)) throw new Error(`benchTraining: minSeconds must be >= 0, got ${minSeconds}`);
   const e = modelEntry(opts.model);
+  // Before anything is allocated: a batch that cannot fit stops here, in one line.
+  const estimate = (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize }) : null;
+  resetPeakMemoryStats();
   manualSeed(opts.seed ?? 0);
   const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
   const model = createModel(opts.model);
@@ -99,7 +127,18 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
       } while (seconds < minSeconds);
     }
     opts.after?.({ model, optimizer, batch, steps });
-    return { model: opts.model, inputShape, steps, seconds, imagesPerSec: (steps * batchSize) / seconds, precision, notice };
+    return {
+      model: opts.model,
+      inputShape,
+      steps,
+      seconds,
+      imagesPerSec: (steps * batchSize) / seconds,
+      precision,
+      notice,
+      memory: memoryStats(),
+      peakRss: peakRss(),
+      estimate,
+    };
   } finally {
     dispose(batch);
     model.zeroGrad();

@@ -23,3 +23,4 @@ export {
 export { Residual, ResNet, ResNet18, type ResidualOptions, type ResNetArch, type ResNetOptions } from './resnet.js';
 export { models, modelNames, modelEntry, createModel, defaultInputShape, type ModelEntry } from './registry.js';
 export { benchTraining, type BenchTrainingOptions, type BenchTrainingResult } from './bench.js';
+export { estimateModelMemory, checkModelMemory, type ModelMemoryOptions } from './memory.js';

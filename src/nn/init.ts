@@ -10,6 +10,7 @@ import { hostArrayOf, isFloat } from '../tensor/dtype.js';
 import { fmt } from '../tensor/shape.js';
 import { defaultGenerator, type Generator } from '../tensor/random.js';
 import { Parameter } from './parameter.js';
+import { releaseHostArray } from '../backend/index.js';
 
 /** Nonlinearities known to `calculateGain`. */
 export type Nonlinearity =
@@ -109,7 +110,11 @@ function fillWith(t: Tensor, fill: (buf: Float32Array) => void): void {
   const data = new Float32Array(t.size);
   fill(data);
   const k = t.kernels;
-  t.assign(new Tensor(k.fromHost(hostArrayOf(t.dtype, data), t.shape, t.dtype), t.shape, t.dtype, k));
+  const host = hostArrayOf(t.dtype, data);
+  t.assign(new Tensor(k.fromHost(host, t.shape, t.dtype), t.shape, t.dtype, k));
+  // Freed now rather than at V8's next collection (see releaseHostArray).
+  releaseHostArray(k, host);
+  if (host !== data) releaseHostArray(k, data);
 }
 
 /** U(-bound, bound) as `(2 * g.random() - 1) * bound` per element (random() is exact in float32). */

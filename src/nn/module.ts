@@ -14,6 +14,14 @@ export type ForwardPreHook = (module: Module, inputs: Tensor[]) => Tensor[] | vo
 /** Runs after `forward` inside `call`; may return a replacement output. */
 export type ForwardHook = (module: Module, inputs: Tensor[], output: Tensor) => Tensor | void;
 
+/** Outputs that a forward hook has seen (a hook may hold on to them): containers never release them. */
+const hookedOutputs = new WeakSet<Tensor>();
+
+/** True when a forward hook was given `t` (so someone besides the caller may still hold it). */
+export function seenByHook(t: Tensor): boolean {
+  return hookedOutputs.has(t);
+}
+
 /** Options of `Module.loadStateDict`. */
 export interface LoadStateDictOptions {
   /** Require the keys to match exactly (default true). Shape mismatches are errors either way. */
@@ -83,6 +91,7 @@ export class Module {
     }
     let y = this.forward(...inputs);
     for (const h of [...this.#hooks]) {
+      hookedOutputs.add(y);
       const r = h(this, inputs, y);
       if (r !== undefined) y = r;
     }

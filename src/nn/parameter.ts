@@ -5,7 +5,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/scope.js';
 import { fmt, numel } from '../tensor/shape.js';
-import { getBackend } from '../backend/index.js';
+import { getBackend, releaseHostArray } from '../backend/index.js';
 import type { Kernels, Shape, Storage } from '../backend/kernels.js';
 
 /** Marker used by `Parameter.uninitialized` (not exported from the package). */
@@ -123,6 +123,8 @@ export class Parameter extends Tensor {
       this.#staging = null;
       const k = this.kernels;
       this.adoptStorage(new Tensor(k.fromHost(h, this.shape, 'float32'), this.shape, 'float32', k));
+      // The host copy is garbage now; free it at once (V8 kept the model's worth of it resident).
+      releaseHostArray(k, h);
     }
     return this;
   }

@@ -1,6 +1,7 @@
 /** `Sequential`: a chain of modules named `0`, `1`, ... (or explicitly, with `addModule`). */
 import type { Tensor } from '../tensor/tensor.js';
-import { Module } from './module.js';
+import { release } from '../tensor/scope.js';
+import { Module, seenByHook } from './module.js';
 
 /**
  * Runs its children one after another, as `nn.Sequential`. Children are named `'0'`, `'1'`, ...;
@@ -45,10 +46,19 @@ export class Sequential extends Module {
     return this.children()[Symbol.iterator]();
   }
 
-  /** Feeds `x` through every child's `call` in order. */
+  /**
+   * Feeds `x` through every child's `call` in order. Each intermediate output is released as soon
+   * as the next child has used it (nothing else holds it, as in Python): freed at once, or after
+   * backward when that child's backward reads it (a ReLU's output). Outputs a forward hook has seen
+   * and tensors of outer scopes are left alone.
+   */
   override forward(x: Tensor): Tensor {
     let y = x;
-    for (const m of this.children()) y = m.call(y);
+    for (const m of this.children()) {
+      const next = m.call(y);
+      if (y !== x && next !== y && !seenByHook(y)) release(y);
+      y = next;
+    }
     return y;
   }
 }

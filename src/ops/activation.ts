@@ -20,6 +20,7 @@ function defineActivation(
     setup: (x: Tensor) => ({ inputs: [x], params: { shape: x?.shape }, shape: x?.shape }),
     forward: (k, [x], p) => k.unary(name, x as Storage, p.shape),
     backward: (gy, c) => [c.wrap(grad(gy.kernels, gy.storage, c.out.storage, c.params.shape), c.params.shape)],
+    saves: () => ({ inputs: [], output: true }),
     onnx: (g) => g.node(onnxOp, [g.name(g.inputs[0]!)]),
   });
 }
@@ -49,6 +50,7 @@ export const hardswish = defineOp({
     const slope = add(mul(mul(ge(x, -3), le(x, 3)), add(div(x, 3), 0.5)), gt(x, 3));
     return [mul(gy, slope)];
   },
+  saves: () => ({ inputs: [0] }),
   onnx: (g) => g.node('HardSwish', [g.name(g.inputs[0]!)]),
 });
 
@@ -73,6 +75,7 @@ function defineSoftmax(name: 'softmax' | 'logSoftmax', log: boolean): (x: Tensor
     },
     forward: (k, [x], p) => k.softmax(x as Storage, p.shape, p.axis, log),
     backward: (gy, c) => [c.wrap(gy.kernels.softmaxBackward(gy.storage, c.out.storage, c.params.shape, c.params.axis, log), c.params.shape)],
+    saves: () => ({ inputs: [], output: true }),
     onnx: (g, p) => g.node(log ? 'LogSoftmax' : 'Softmax', [g.name(g.inputs[0]!)], { axis: attr.int(p.axis) }),
   });
 }

@@ -121,6 +121,8 @@ export const conv2d = defineOp({
     }
     return grads;
   },
+  // dx reads the weight, dw the input; the bias gradient needs only gy.
+  saves: (needs) => ({ inputs: [...(needs[1] ? [0] : []), ...(needs[0] ? [1] : [])] }),
   onnx: (g, c) => {
     const [x, w, bias] = g.inputs as [Tensor, Tensor, Tensor | null];
     if (x.ndim !== 4) throw g.fail(`conv2d on a ${x.ndim}-D input ${fmt(x.shape)} cannot be exported (give a batched [N, C, H, W] inputShape)`);

@@ -1,5 +1,6 @@
 /** Dropout with a seeded mask (reproducible through `manualSeed` or an explicit Generator). */
 import type { Shape, Storage } from '../backend/kernels.js';
+import { releaseHostArray } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { numel } from '../tensor/shape.js';
 import { defaultGenerator, type Generator } from '../tensor/random.js';
@@ -22,15 +23,25 @@ const dropoutOp = defineOp({
   kernel: 'binary',
   setup: (x: Tensor, p: number, g: Generator) => ({ inputs: [x], params: { p, g, shape: x.shape as Shape }, shape: x.shape }),
   forward: (k, [x], { p, g, shape }, c) => {
+    // Shapes only (the training-memory estimate): a mask of the right size, without drawing it.
+    if (k.name === 'meta') {
+      const m = k.full(shape, c.dtype, 0);
+      return { y: k.binary('mul', x as Storage, shape, m, shape, shape), saved: [m] };
+    }
     const keep = 1 - p;
     const scale = p === 1 ? 0 : 1 / keep;
     const m = new Float32Array(numel(shape));
     g.fillUniform(m); // the numbers of g.random() (exact in float32), in bulk
     for (let i = 0; i < m.length; i++) m[i] = m[i]! < keep ? scale : 0;
-    const mask = k.fromHost(hostArrayOf(c.dtype, m), shape, c.dtype);
+    const host = hostArrayOf(c.dtype, m);
+    const mask = k.fromHost(host, shape, c.dtype);
+    // One mask per step: freed now, not when V8 gets to it.
+    releaseHostArray(k, host);
+    if (host !== m) releaseHostArray(k, m);
     return { y: k.binary('mul', x as Storage, shape, mask, shape, shape), saved: [mask] };
   },
   backward: (gy, c) => [mul(gy, c.wrap(gy.kernels.reshape(c.saved[0]!, c.params.shape, c.params.shape), c.params.shape))],
+  saves: () => ({ inputs: [] }), // the mask is in `saved`
   onnx: (g) => {
     throw g.fail('dropout in training mode cannot be exported (the model is exported in eval mode; pass training: this.training)');
   },

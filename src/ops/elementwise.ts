@@ -9,7 +9,7 @@ import type { BinaryOp, DType, Shape, Storage, UnaryOp } from '../backend/kernel
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { checkDType } from '../tensor/dtype.js';
-import { castOp, defineOp, type BackwardContext, type IntRule } from './op.js';
+import { castOp, defineOp, type BackwardContext, type IntRule, type SavedSpec } from './op.js';
 import { attr, OnnxType, type OnnxLowering } from './onnx-api.js';
 import { sumTo } from './shape.js';
 import { installMethods } from './method.js';
@@ -75,6 +75,7 @@ function defineBinary(
   onnxOp: string,
   ints: IntRule,
   backward: ((gy: Tensor, c: BackwardContext<BinaryParams>) => (Tensor | null)[]) | undefined,
+  saves?: (needs: readonly boolean[]) => SavedSpec,
 ): (a: Operand, b: Operand) => Tensor {
   return defineOp({
     name: op,
@@ -84,21 +85,28 @@ function defineBinary(
     setup: (a: Operand, b: Operand) => binarySetup(op, op, a, b),
     forward: (k, xs, p) => binaryForward(k, xs, p),
     backward,
+    ...(saves === undefined ? {} : { saves }),
     onnx: binaryOnnx(onnxOp),
   });
 }
 
 /** a + b. @example add(x, 1); add(x, bias) */
-export const add = defineBinary('add', 'Add', 'keep', (gy, c) => toOperands(c, gy, gy));
+export const add = defineBinary('add', 'Add', 'keep', (gy, c) => toOperands(c, gy, gy), () => ({ inputs: [] }));
 
 /** a - b. */
-export const sub = defineBinary('sub', 'Sub', 'keep', (gy, c) => toOperands(c, gy, c.needs[1] ? neg(gy) : null));
+export const sub = defineBinary('sub', 'Sub', 'keep', (gy, c) => toOperands(c, gy, c.needs[1] ? neg(gy) : null), () => ({ inputs: [] }));
 
 /** a * b. */
-export const mul = defineBinary('mul', 'Mul', 'keep', (gy, c) => {
-  const [a, b] = c.inputs as [Operand, Operand];
-  return toOperands(c, c.needs[0] ? mul(gy, b) : null, c.needs[1] ? mul(gy, a) : null);
-});
+export const mul = defineBinary(
+  'mul',
+  'Mul',
+  'keep',
+  (gy, c) => {
+    const [a, b] = c.inputs as [Operand, Operand];
+    return toOperands(c, c.needs[0] ? mul(gy, b) : null, c.needs[1] ? mul(gy, a) : null);
+  },
+  (needs) => ({ inputs: [...(needs[0] ? [1] : []), ...(needs[1] ? [0] : [])] }),
+);
 
 /** a / b (true division: int32 operands give float32). */
 export const div = defineBinary('div', 'Div', 'float', (gy, c) => {

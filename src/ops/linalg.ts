@@ -110,6 +110,7 @@ export const matmul = defineOp({
     }
     return grads;
   },
+  saves: (needs) => ({ inputs: [...(needs[1] ? [0] : []), ...(needs[0] ? [1] : [])] }),
   onnx: (g) => g.node('MatMul', [g.name(g.inputs[0]!), g.name(g.inputs[1]!)]),
   flops: (p) => 2 * Math.max(numel(p.batch), 1) * p.M * p.K * p.N,
 });
@@ -171,6 +172,7 @@ export const linear = defineOp({
     }
     return [dx, c.wrap(r.dw, w.shape), r.db === null ? null : c.wrap(r.db, [O])];
   },
+  saves: (needs) => ({ inputs: needs[0] || needs[1] ? [0, 1] : [] }),
   onnx: (g) => {
     const [x, w, bias] = g.inputs as [Tensor, Tensor, Tensor | null];
     if (x.ndim === 2) {

@@ -103,6 +103,7 @@ const crossEntropyOp = defineOp({
     if (eps > 0) dls = dls.add(broadcastTo(reshape(mul(w, (scale * eps) / C), [N, 1]), [N, C]));
     return [c.wrap(gk.softmaxBackward(dls.storage, ls, c.params.shape, 1, true), c.params.shape), null];
   },
+  saves: () => ({ inputs: [1] }), // the target; the log-probabilities are in `saved`
   onnx: (g, p): [string, number] => {
     const [x, t] = g.inputs as [Tensor, Tensor];
     const logp = g.inner('LogSoftmax', [g.name(x)], { axis: attr.int(1) });

@@ -142,6 +142,7 @@ const batchNormOp = defineOp({
     const dbeta = c.needs[2] ? sum(gy, axes) : null;
     return [dx, dgamma, dbeta, null, null];
   },
+  saves: () => ({ inputs: [0, 1] }),
   onnx: (g, p) => {
     const [x, weight, bias, mean, variance] = g.inputs as (Tensor | null)[];
     const C = p.C;

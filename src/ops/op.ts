@@ -84,6 +84,14 @@ export interface BackwardContext<P> {
   wrap(s: Storage, shape: Shape, dtype?: DType): Tensor;
 }
 
+/** What an op's backward reads (see `OpDef.saves`). */
+export interface SavedSpec {
+  /** Indices of the operands whose data backward reads. */
+  inputs: readonly number[];
+  /** Whether backward reads the output's data. */
+  output?: boolean;
+}
+
 /** The declaration of an op. */
 export interface OpDef<A extends unknown[], P> {
   /** Name used in errors, traces and ONNX export (`'conv2d'`). */
@@ -102,6 +110,14 @@ export interface OpDef<A extends unknown[], P> {
   forward(k: Kernels, xs: readonly (Storage | number | null)[], p: P, c: ForwardContext): Storage | ForwardResult;
   /** Gradients of the operands (null where not needed or not differentiable). Absent: no gradient. */
   backward?(gy: Tensor, c: BackwardContext<P>): (Tensor | null)[];
+  /**
+   * Whose DATA `backward` reads, given which operands need a gradient (PyTorch's
+   * `save_for_backward`): operand indices, and the output. Only these are kept in memory for
+   * backward once their owner releases them (shapes and dtypes of the others stay readable).
+   * Absent: every tensor operand and the output.
+   * @example saves: (needs) => ({ inputs: needs[1] ? [0] : [], output: false }) // conv2d: x for dw
+   */
+  saves?(needs: readonly boolean[], p: P): SavedSpec;
   /** ONNX lowering (absent: the op cannot be exported). */
   onnx?: OnnxLower<P>;
   /** Forward FLOPs of one call (a multiply-add counts 2; absent: 0). */
@@ -209,6 +225,16 @@ export function runOp<P>(def: OpDef<unknown[], P> | OpDef<never[], P> | AnyOpDef
     for (const o of owned) o.dispose();
     return out;
   }
+  let keepData: Tensor[] | undefined;
+  if (def.saves !== undefined) {
+    const spec = def.saves(tensors.map((t) => t !== null && t.requiresGrad), s.params);
+    keepData = [];
+    for (const i of spec.inputs) {
+      const t = tensors[i];
+      if (t !== null && t !== undefined) keepData.push(t);
+    }
+    if (spec.output === true) keepData.push(out);
+  }
   return record(
     name,
     tensors,
@@ -235,6 +261,7 @@ export function runOp<P>(def: OpDef<unknown[], P> | OpDef<never[], P> | AnyOpDef
         });
       }),
     owned,
+    keepData,
   );
 }
 
@@ -342,6 +369,7 @@ export const castOp: (x: Tensor, dtype: DType) => Tensor = defineOp({
     return p.from === p.dtype ? k.slice(s, p.shape, p.shape.map(() => 0), p.shape) : k.cast(s, p.shape, p.dtype);
   },
   backward: (gy, c) => [isFloat(c.params.from) && isFloat(gy.dtype) ? castOp(gy, c.params.from) : null],
+  saves: () => ({ inputs: [] }),
   // Everything is exported in float32: float-to-float casts (a bfloat16 model) vanish.
   onnx: (g, p) => {
     const x = g.name(g.inputs[0]!);

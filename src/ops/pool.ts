@@ -141,6 +141,7 @@ const maxPool2dOp = defineOp({
       }
     }
   },
+  saves: () => ({ inputs: [0], output: true }),
   onnx: (g, { p }) => {
     const x = need4d(g, 'maxPool2d');
     const pd = p.padding;
@@ -168,6 +169,7 @@ const avgPool2dOp = defineOp({
   },
   forward: (k, [x], g, c) => out4(k, k.avgPool2d(in4(k, x as Storage, g, c), g.shape4, g.p), g, c),
   backward: (gy, c) => [grad4(gy, c.params, c.wrap, (dy) => gy.kernels.avgPool2dBackward(dy, c.params.shape4, c.params.p))],
+  saves: () => ({ inputs: [] }),
   onnx: (g, { p }) => {
     const x = need4d(g, 'avgPool2d');
     const pd = p.padding;
@@ -210,6 +212,7 @@ export const adaptiveAvgPool2d = defineOp({
   },
   forward: (k, [x], g, c) => out4(k, k.adaptiveAvgPool2d(in4(k, x as Storage, g, c), g.shape4, g.p.out), g, c),
   backward: (gy, c) => [grad4(gy, c.params, c.wrap, (dy) => gy.kernels.adaptiveAvgPool2dBackward(dy, c.params.shape4, c.params.p.out))],
+  saves: () => ({ inputs: [] }),
   onnx: (g, { shape4, p }) => {
     const x = need4d(g, 'adaptiveAvgPool2d');
     const [H, W] = [shape4[2]!, shape4[3]!];

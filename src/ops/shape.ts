@@ -88,6 +88,7 @@ const reshapeOp: (x: Tensor, shape: Shape) => Tensor = defineOp({
   setup: (x: Tensor, shape: Shape) => ({ inputs: [x], params: { from: x.shape, shape }, shape }),
   forward: (k, [x], p) => k.reshape(x as Storage, p.from, p.shape),
   backward: (gy, c) => [reshapeOp(gy, c.params.from)],
+  saves: () => ({ inputs: [] }),
   onnx: reshapeOnnx,
 });
 
@@ -166,6 +167,7 @@ export const clone = defineOp({
   setup: (x: Tensor) => ({ inputs: [x], params: { shape: x?.shape }, shape: x?.shape }),
   forward: (k, [x], p) => k.slice(x as Storage, p.shape, p.shape.map(() => 0), p.shape),
   backward: (gy) => [gy],
+  saves: () => ({ inputs: [] }),
   onnx: (g) => g.node('Identity', [g.name(g.inputs[0]!)]),
 });
 
@@ -187,6 +189,7 @@ const permuteOp: (x: Tensor, perm: readonly number[]) => Tensor = defineOp({
     c.params.perm.forEach((p, i) => (inv[p] = i));
     return [permuteOp(gy, inv)];
   },
+  saves: () => ({ inputs: [] }),
   onnx: (g, p): [string, number] => [g.node('Transpose', [g.name(g.inputs[0]!)], { perm: attr.ints(p.perm) }), p.perm.indexOf(g.batchAxis(g.inputs[0] as Tensor))],
 });
 
@@ -247,6 +250,7 @@ const catOp = defineOp({
       return sliceOp(gy, gy.shape.map((_, j) => (j === axis ? start : 0)), sh);
     });
   },
+  saves: () => ({ inputs: [] }),
   onnx: (g, p): [string, number] => {
     const axisIn = g.batchAxis(g.inputs[0] as Tensor);
     return [g.node('Concat', g.inputs.map((v) => g.name(v)), { axis: attr.int(p.axis) }), axisIn === p.axis ? -1 : axisIn];
@@ -298,6 +302,7 @@ const sliceOp = defineOp({
   setup: (x: Tensor, starts: readonly number[], shape: Shape) => ({ inputs: [x], params: { from: x.shape, starts, shape }, shape }),
   forward: (k, [x], p) => k.slice(x as Storage, p.from, p.starts, p.shape),
   backward: (gy, c) => [c.wrap(gy.kernels.pad(gy.storage, gy.shape, c.params.starts, c.params.from), c.params.from)],
+  saves: () => ({ inputs: [] }),
   onnx: (g, p): [string, number] => {
     const x = g.inputs[0] as Tensor;
     const axisIn = g.batchAxis(x);
@@ -441,6 +446,7 @@ const expandOp = defineOp({
     return k.reshape(st, cur, p.shape);
   },
   backward: (gy, c) => [sumTo(gy, c.params.from)],
+  saves: () => ({ inputs: [] }),
   onnx: (g, p): [string, number] => {
     const x = g.inputs[0] as Tensor;
     const axisIn = g.batchAxis(x);
@@ -480,6 +486,7 @@ const sumToOp = defineOp({
   setup: (x: Tensor, shape: Shape, axes: readonly number[]) => ({ inputs: [x], params: { from: x.shape, shape, axes }, shape }),
   forward: (k, [x], p, c) => k.reshape(c.tmp(k.reduce('sum', x as Storage, p.from, p.axes)), keepdimShape(p.from, p.axes), p.shape),
   backward: (gy, c) => [expandOp(gy, c.params.from)],
+  saves: () => ({ inputs: [] }),
   onnx: (g, p): [string, number] => {
     const x = g.inputs[0] as Tensor;
     const axisIn = g.batchAxis(x);

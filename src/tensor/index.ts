@@ -2,5 +2,5 @@
 export { Tensor, type GradNode } from './tensor.js';
 export * from './creation.js';
 export { Generator, defaultGenerator, manualSeed } from './random.js';
-export { tidy, keep, dispose, scopeDepth } from './scope.js';
+export { tidy, keep, dispose, release, scopeDepth } from './scope.js';
 export { numel, fmt, broadcastShapes, normAxis, sameShape } from './shape.js';

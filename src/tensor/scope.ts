@@ -9,6 +9,11 @@
 export interface Disposable {
   dispose(): void;
   readonly isDisposed: boolean;
+  /**
+   * What the end of a scope does (default `dispose`): a tensor frees its memory now, or after the
+   * recorded backward that still reads it (see `Tensor.release`).
+   */
+  release?(): void;
 }
 
 const stack: Set<Disposable>[] = [];
@@ -38,9 +43,30 @@ function collect(result: unknown, out: Set<Disposable>, depth = 0): void {
   }
 }
 
+/** Ends `t`'s life in a scope: `release` where it has one, else `dispose`. */
+function end(t: Disposable): void {
+  if (t.release !== undefined) t.release();
+  else t.dispose();
+}
+
 /**
- * Runs `fn` and disposes every tensor created during it, except the tensors in its result (a
- * tensor, or arrays/plain objects of tensors), which move to the enclosing scope.
+ * The caller is done with `t`, a tensor made in the innermost scope: it is released now, as the end
+ * of the scope would (freed, or kept only while a recorded backward still needs it). Does nothing
+ * to tensors of outer scopes, kept tensors and tensors made outside every scope, which someone else
+ * may still hold. `Sequential` calls it on each child's output once the next child has used it.
+ * @example y = layer.call(h); release(h);
+ */
+export function release(t: Disposable): void {
+  const top = stack[stack.length - 1];
+  if (top === undefined || !top.delete(t)) return;
+  end(t);
+}
+
+/**
+ * Runs `fn` and releases every tensor created during it, except the tensors in its result (a
+ * tensor, or arrays/plain objects of tensors), which move to the enclosing scope. Releasing frees a
+ * tensor at once, unless a recorded backward reads it (a saved activation of a graph that outlives
+ * the scope): then it is freed as soon as that backward has run, as PyTorch frees saved tensors.
  * @example const loss = tidy(() => crossEntropy(net.forward(x), y)); // intermediates freed
  */
 export function tidy<T>(fn: () => T): T {
@@ -64,7 +90,7 @@ export function tidy<T>(fn: () => T): T {
   const survivors = new Set<Disposable>();
   collect(result, survivors);
   for (const t of scope) {
-    if (!survivors.has(t)) t.dispose();
+    if (!survivors.has(t)) end(t);
   }
   for (const t of survivors) track(t);
   return result;

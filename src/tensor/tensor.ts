@@ -22,8 +22,12 @@ export interface GradNode {
   readonly inputs: readonly (Tensor | null)[];
   /** Gradients w.r.t. each input given the gradient of the output. */
   backward(gy: Tensor): (Tensor | null)[];
-  /** Frees what the node saved for backward. */
-  release(): void;
+  /**
+   * Frees what the node saved for backward. With `cascade` (default), the nodes of released inputs
+   * that nothing else can reach any more are released too (the backward engine, which releases every
+   * node itself in order, passes false).
+   */
+  release(cascade?: boolean): void;
 }
 
 /** A multi-dimensional array on a backend. */
@@ -38,8 +42,16 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The op that produced this tensor when it was recorded for autograd. */
   gradFn: GradNode | null = null;
+  /**
+   * How many live graph nodes keep this tensor's data for their backward (autograd's count).
+   * @internal
+   */
+  savedBy = 0;
+  /** How many live graph nodes take this tensor as an input (autograd's count). @internal */
+  consumers = 0;
   private _storage: Storage | null;
   private _requiresGrad = false;
+  private _released = false;
 
   /** Wraps an existing storage (ops use this; users call the creation functions). */
   constructor(storage: Storage, shape: Shape, dtype: DType, kernels: Kernels) {
@@ -53,7 +65,11 @@ export class Tensor {
   /** The backend storage; throws a clear error when the tensor was disposed. */
   get storage(): Storage {
     if (this._storage === null) {
-      throw new Error(`tensor of shape ${fmt(this.shape)} was disposed and can no longer be used`);
+      throw new Error(
+        this._released
+          ? `tensor of shape ${fmt(this.shape)} was released by its scope (no recorded backward kept it) and can no longer be used`
+          : `tensor of shape ${fmt(this.shape)} was disposed and can no longer be used`,
+      );
     }
     return this._storage;
   }
@@ -85,9 +101,14 @@ export class Tensor {
     return numel(this.shape);
   }
 
-  /** True once `dispose()` ran. */
+  /** True once its memory is freed (`dispose()`, or `release()` with no backward keeping it). */
   get isDisposed(): boolean {
     return this._storage === null;
+  }
+
+  /** True once the owner let go of the tensor (`release()`, the end of its `tidy` scope). */
+  get isReleased(): boolean {
+    return this._released;
   }
 
   /** True for tensors not produced by a recorded op (user-created or detached). */
@@ -178,6 +199,41 @@ export class Tensor {
     // batch statistics) now instead of leaking it when the graph is dropped without backward.
     if (this.gradFn !== null) this.gradFn.release();
     this.gradFn = null;
+  }
+
+  /**
+   * The owner lets go of the tensor, as Python's `del`: its memory is freed now, or, when a recorded
+   * backward still reads it (a saved activation), as soon as the last such backward has run or its
+   * graph is dropped. The graph node that made it stays while later nodes can still backpropagate
+   * into it. `tidy` releases the tensors it does not return; use `dispose()` to free at once.
+   * After `release()` the tensor must not be used. Releasing twice is harmless.
+   * @example tidy(() => net.call(x)) // the intermediates are released; backward frees the saved ones
+   */
+  release(): void {
+    if (this._released) return;
+    this._released = true;
+    if (this.grad !== null) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+    if (this.savedBy === 0) this.freeStorage();
+    if (this.consumers === 0 && this.gradFn !== null) {
+      const node = this.gradFn;
+      this.gradFn = null;
+      node.release();
+    }
+  }
+
+  /**
+   * Frees the storage of a released tensor whose data no backward needs any more (autograd calls it
+   * when the last node that saved it is released).
+   * @internal
+   */
+  freeStorage(): void {
+    if (this._storage !== null) {
+      this.kernels.dispose(this._storage);
+      this._storage = null;
+    }
   }
 
   /**

@@ -118,6 +118,11 @@ export class Classifier extends Module {
     return net;
   }
 
+  /** The top-level layers of the network with their names: the rows of `layerSummary`. */
+  namedLayers(): [string, Module][] {
+    return this.body.namedChildren();
+  }
+
   /** Runs `this.net` (d2l's `Module.forward`). */
   override forward(x: Tensor): Tensor {
     return this.body.call(x);

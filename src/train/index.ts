@@ -34,3 +34,17 @@ export {
 } from './trainer.js';
 export { saveCheckpoint, saveCheckpointAsync, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from './checkpoint.js';
 export { PRECISIONS, resolvePrecision, withPrecision, type Precision, type ResolvedPrecision } from './precision.js';
+export {
+  estimateTrainingMemory,
+  checkTrainingMemory,
+  memoryCheck,
+  availableMemory,
+  runtimeMemory,
+  formatBytes,
+  OutOfMemoryError,
+  type TrainingMemoryEstimate,
+  type LayerMemory,
+  type EstimateOptions,
+  type CheckMemoryOptions,
+  type AvailableMemory,
+} from './memory.js';

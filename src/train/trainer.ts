@@ -112,6 +112,12 @@ export interface TrainerOptions {
    * optimizer state). Where bf16 cannot run natively, fit says so in one line and trains in fp32.
    */
   precision?: Precision;
+  /**
+   * Called once with the first training batch's shape, before the model runs on it: the place for
+   * a memory check that stops `fit` before any kernel runs (`memoryCheck(() => new AlexNet())`
+   * throws an `OutOfMemoryError` naming the largest batch that fits).
+   */
+  checkMemory?: (inputShape: readonly number[]) => void;
 }
 
 /** One epoch's results. */
@@ -277,9 +283,9 @@ export function trainStep(model: Classifier, optimizer: OptimizerLike, batch: Ba
 /**
  * A training step that returns its (detached) loss tensor instead of reading it. When `check` is
  * given it runs first (before backward and the update) and may throw, leaving the parameters and
- * optimizer state as they were.
+ * optimizer state as they were. (The training-memory estimate runs it on the meta backend.)
  */
-function lossStep(
+export function lossStep(
   model: Classifier,
   optimizer: OptimizerLike,
   batch: Batch,
@@ -289,7 +295,9 @@ function lossStep(
   precision: Precision = 'fp32',
 ): Tensor {
   return tidy(() => {
-    const loss = withPrecision(precision, () => model.trainingStep(batch));
+    // The forward pass in its own scope: what it made and does not return is released when it
+    // ends, so only what backward reads (freed as backward goes) outlives it.
+    const loss = tidy(() => withPrecision(precision, () => model.trainingStep(batch)));
     check?.(loss);
     optimizer.zeroGrad();
     loss.backward();
@@ -563,6 +571,7 @@ export class Trainer extends EventEmitter {
         await forEachBatch(loader, limitTrain, async (batch) => {
           const n = batch.x.shape[0]!;
           batchIndex++;
+          if (batchIndex === 1 && epoch === startEpoch + 1) this.#opts.checkMemory?.(batch.x.shape);
           const due = batchIndex % logEvery === 0 || batchIndex === numBatches;
           const lr = currentLr(optimizer, model);
           const loss = lossStep(

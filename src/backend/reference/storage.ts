@@ -10,8 +10,9 @@
  */
 import type { DType, HostArray, Storage } from '../kernels.js';
 
-/** Bytes held by live buffers of this backend. */
+/** Bytes held by live buffers of this backend, and their peak since the last reset. */
 let liveBytes = 0;
+let peakBytes = 0;
 
 /** A typed array plus the number of live storages viewing it (internal to this backend). */
 export class SharedBuffer {
@@ -23,6 +24,7 @@ export class SharedBuffer {
     this.data = data;
     this.bytes = data.byteLength;
     liveBytes += this.bytes;
+    if (liveBytes > peakBytes) peakBytes = liveBytes;
   }
 
   /** Drops one reference; the last one releases the array and its bytes. */
@@ -109,6 +111,16 @@ export class RefStorage implements Storage {
 /** Bytes currently held by live reference storages. */
 export function memoryInUse(): number {
   return liveBytes;
+}
+
+/** The largest `memoryInUse()` since the last `resetPeakMemory` (or the start). */
+export function peakMemory(): number {
+  return peakBytes;
+}
+
+/** Sets the peak to the current bytes in use. */
+export function resetPeakMemory(): void {
+  peakBytes = liveBytes;
 }
 
 /** Checks that `s` belongs to this backend and returns it typed. */

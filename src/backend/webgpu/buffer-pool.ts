@@ -60,6 +60,7 @@ export class BufferPool {
   private readonly free = new Map<number, FreeBuffer[]>();
   private liveBytes = 0;
   private cachedBytes = 0;
+  private peaks = { live: 0, cached: 0, reserved: 0 };
   /** Buffers created so far (for tests: a steady training loop stops creating them). */
   created = 0;
 
@@ -85,6 +86,7 @@ export class BufferPool {
           list.splice(i, 1);
           this.cachedBytes -= size;
           this.liveBytes += size;
+          this.notePeaks();
           return f.buffer;
         }
       }
@@ -92,7 +94,15 @@ export class BufferPool {
     const buffer = this.device.createBuffer({ size, usage: this.usage });
     this.created++;
     this.liveBytes += size;
+    this.notePeaks();
     return buffer;
+  }
+
+  private notePeaks(): void {
+    const p = this.peaks;
+    p.live = Math.max(p.live, this.liveBytes);
+    p.cached = Math.max(p.cached, this.cachedBytes);
+    p.reserved = Math.max(p.reserved, this.liveBytes + this.cachedBytes);
   }
 
   /** Returns a buffer from `acquire` to the pool. */
@@ -103,6 +113,18 @@ export class BufferPool {
     let list = this.free.get(size);
     if (list === undefined) this.free.set(size, (list = []));
     list.push({ buffer, freedIn: this.batch.pending ? this.batch.id : this.batch.id - 1 });
+    this.notePeaks();
+  }
+
+  /** Peak bytes handed out, kept free, and both together since creation or `resetPeaks`. */
+  peakStats(): { live: number; cached: number; reserved: number } {
+    return { ...this.peaks };
+  }
+
+  /** Starts the peaks again from the current values. */
+  resetPeaks(): void {
+    this.peaks = { live: 0, cached: 0, reserved: 0 };
+    this.notePeaks();
   }
 
   /** Bytes of buffers currently handed out. */
