@@ -6,7 +6,7 @@
 //   backend/native/status.js     -> status.browser.js     (no fallback notice on stderr)
 //   backend/webgpu/node-gpu.js   -> node-gpu.browser.js   (navigator.gpu instead of Dawn)
 //   node:events (train/trainer)  -> browser/events.js     (a small EventEmitter)
-//   node:fs, from backend/index.js only (its /proc/cpuinfo read) -> browser/node-fs.js (throws)
+//   node:fs, from the modules below only (their /proc reads, all guarded) -> browser/node-fs.js (throws)
 // It then builds the browser example (examples/browser): dist/examples/browser/ gets index.html,
 // app.js (the page script, importing ./convnet.js) and a copy of the core bundle. The page also
 // needs fashion-subset.bin there: node dist/examples/browser/make-data.js
@@ -34,11 +34,14 @@ const swaps = {
   'backend/webgpu/node-gpu.js': 'backend/webgpu/node-gpu.browser.js',
 };
 
+/** Modules whose node:fs reads are /proc files in a try/catch with a fallback (paths relative to dist/src). */
+const procReaders = new Set(['backend/index.js', 'train/memory.js', 'models/bench.js'].map((p) => join(dist, p)));
+
 const browserPlugin = {
   name: 'convnet-browser',
   setup(b) {
     b.onResolve({ filter: /^node:events$|^events$/ }, () => ({ path: join(dist, 'browser', 'events.js') }));
-    b.onResolve({ filter: /^node:fs$/ }, (a) => (a.importer === join(dist, 'backend', 'index.js') ? { path: join(dist, 'browser', 'node-fs.js') } : undefined));
+    b.onResolve({ filter: /^node:fs$/ }, (a) => (procReaders.has(a.importer) ? { path: join(dist, 'browser', 'node-fs.js') } : undefined));
     b.onResolve({ filter: /^(node:|webgpu$)/ }, (a) => ({
       errors: [{ text: `'${a.path}' is Node-only and must not reach the browser bundle (imported by ${a.importer.replace(root + '/', '')})` }],
     }));

@@ -1,6 +1,7 @@
 /**
- * Browser stand-in for `node:fs`, mapped by the bundle only for src/backend/index.ts (which reads
- * /proc/cpuinfo to tell whether the CPU has bf16 instructions, in a try/catch): a page has no file
+ * Browser stand-in for `node:fs`, mapped by the bundle only for modules that read /proc files in a
+ * try/catch (backend/index.ts: the CPU's bf16 instructions; train/memory.ts: the memory available;
+ * models/bench.ts: the peak resident memory): a page has no file
  * system, so every read fails and the caller takes its fallback.
  */
 

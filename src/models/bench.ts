@@ -5,7 +5,7 @@
  * `convnet bench` and bench/train.ts (zoo level: it builds models by name).
  */
 import { readFileSync } from 'node:fs';
-import { emptyCache, memoryStats, resetPeakMemoryStats, type MemoryStats } from '../backend/index.js';
+import { emptyCache, getBackend, memoryStats, resetPeakMemoryStats, type MemoryStats } from '../backend/index.js';
 import { randint, randn } from '../tensor/creation.js';
 import { manualSeed } from '../tensor/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
@@ -180,6 +180,10 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
   checkInt('warmup', warmup, 0);
   if (!(minSeconds >= 0)) throw new Error(`benchTrainingAsync: minSeconds must be >= 0, got ${minSeconds}`);
   const e = modelEntry(opts.model);
+  // The estimate models the CPU backends' memory; a GPU's is not checked (null in the result).
+  const cpu = getBackend().name !== 'webgpu';
+  const estimate = cpu && (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize }) : null;
+  resetPeakMemoryStats();
   manualSeed(opts.seed ?? 0);
   const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
   const model = createModel(opts.model);
@@ -203,7 +207,18 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
       } else loss.dispose();
     }
     opts.after?.({ model, optimizer, batch, steps: done });
-    return { model: opts.model, inputShape, steps: done, seconds, imagesPerSec: (done * batchSize) / seconds, precision, notice };
+    return {
+      model: opts.model,
+      inputShape,
+      steps: done,
+      seconds,
+      imagesPerSec: (done * batchSize) / seconds,
+      precision,
+      notice,
+      memory: memoryStats(),
+      peakRss: peakRss(),
+      estimate,
+    };
   } finally {
     dispose(batch);
     model.zeroGrad();
