@@ -361,11 +361,13 @@ async function prepare(world: World, name: string, given: GivenFlags, drawn: { s
   config.antialias = data.decode.antialias;
   // Before the model exists: a batch that cannot fit in memory stops here, in one line with the
   // largest batch that fits (each process of a data-parallel run trains its share of the batch).
-  checkModelMemory(name, {
-    batchSize: Math.ceil(config.batchSize / world.size),
-    imageShape: [config.channels, ...config.resize],
-    initBatchSize: 1,
-  });
+  // The estimate models the CPU backends; a GPU's memory is the device's, not checked here.
+  if (getBackend().name !== 'webgpu') {
+    checkModelMemory(name, {
+      batchSize: Math.ceil(config.batchSize / world.size),
+      imageShape: [config.channels, ...config.resize],
+    });
+  }
   entries.data = fingerprint(
     data.train.labels(),
     data.val.labels(),
