@@ -8,11 +8,18 @@
  *   node dist/bench/accuracy.js --plan tiny          # a check of the machinery (minutes)
  *   node dist/bench/accuracy.js --models bnlenet --epochs 3 --seeds 0,1 --limit-train 6000
  *   node dist/bench/accuracy.js --table-only --out runs/accuracy     # reprint from saved results
+ *   node dist/bench/accuracy.js --models bnlenet --epochs 10 --seeds 0,1,2 --limit-train all --side convnet,convnet-bf16
  *
  * The full plan: (1) every seed model (alexnet, vgg11-slim, nin, bnlenet, densenet) at the
  * lecture's settings (batch 128, the model's lr and input size) for 2 epochs on the first 12000
  * training images; (2) bnlenet and lenet for the lecture's 10 epochs on all 60000, seeds 0, 1, 2.
- * Validation always uses the 10000 test images unless --limit-val is given.
+ * Validation always uses the 10000 test images unless --limit-val is given. Flags make one group from
+ * the first group of the plan with the flags' values (so --limit-train 12000 unless given; `all`: 60000).
+ *
+ * Sides (`--side`, a comma list; default convnet,torch): `convnet` (fp32), `torch` (PyTorch fp32) and
+ * `convnet-bf16` (`convnet train --precision bf16-mixed`, with CONVNET_BF16=force so that on a CPU
+ * without native bf16 the same bf16 numerics run through float32 kernels on bf16 data, rounded as
+ * oneDNN's bf16 kernels round: slower, equally accurate).
  *
  * convnet runs through its CLI (`convnet train`, whose defaults are the lecture's recipe, init
  * included); PyTorch through bench/torch_fashion.py with /usr/bin/python3 (Debian's python3-torch),
@@ -48,9 +55,13 @@ const PLANS: Record<string, Group[]> = {
   tiny: [{ models: ['bnlenet', 'lenet'], epochs: 1, limitTrain: 512, limitVal: 500, seeds: [0, 1] }],
 };
 
+type Side = 'convnet' | 'torch' | 'convnet-bf16';
+const SIDES: readonly Side[] = ['convnet', 'torch', 'convnet-bf16'];
+const SIDE_LABEL: Record<Side, string> = { convnet: 'convnet', torch: 'PyTorch 1.13', 'convnet-bf16': 'convnet bf16-mixed' };
+
 interface Args {
   groups: Group[];
-  sides: ('convnet' | 'torch')[];
+  sides: Side[];
   out: string;
   threads: number;
   tableOnly: boolean;
@@ -60,7 +71,7 @@ interface Args {
 function usage(msg: string): never {
   console.error(
     `bench/accuracy: ${msg}\nusage: node dist/bench/accuracy.js [--plan full|tiny] [--models a,b] [--epochs N] [--seeds 0,1,2] ` +
-      '[--limit-train N] [--limit-val N] [--side both|convnet|torch] [--out DIR] [--threads N] [--backend native|reference] [--table-only]',
+      '[--limit-train N|all] [--limit-val N] [--side convnet,torch,convnet-bf16] [--out DIR] [--threads N] [--backend native|reference] [--table-only]',
   );
   process.exit(2);
 }
@@ -68,7 +79,7 @@ function usage(msg: string): never {
 function parseArgs(argv: string[]): Args {
   let plan = 'full';
   const custom: Partial<Group> = {};
-  let side = 'both';
+  let sides: Side[] = ['convnet', 'torch'];
   let out = join('runs', 'accuracy');
   let threads = 2;
   let tableOnly = false;
@@ -86,9 +97,15 @@ function parseArgs(argv: string[]): Args {
       case '--models': custom.models = v().split(',').filter((m) => m !== ''); break;
       case '--epochs': custom.epochs = int(a, v(), 1); break;
       case '--seeds': custom.seeds = v().split(',').map((s) => int('--seeds', s, 0)); break;
-      case '--limit-train': custom.limitTrain = int(a, v(), 1); break;
+      case '--limit-train': { const x = v(); custom.limitTrain = x === 'all' ? null : int(a, x, 1); break; }
       case '--limit-val': custom.limitVal = int(a, v(), 1); break;
-      case '--side': side = v(); if (!['both', 'convnet', 'torch'].includes(side)) usage('--side must be both, convnet or torch'); break;
+      case '--side': {
+        const list = v().split(',');
+        if (list.length === 1 && list[0] === 'both') break;
+        for (const x of list) if (!(SIDES as readonly string[]).includes(x)) usage(`--side takes a list of ${SIDES.join(', ')}; got '${x}'`);
+        sides = list as Side[];
+        break;
+      }
       case '--out': out = v(); break;
       case '--threads': threads = int(a, v(), 1); break;
       case '--backend': backend = v(); break;
@@ -100,8 +117,7 @@ function parseArgs(argv: string[]): Args {
   // Flags given: one group from them, over the plan's first group's values.
   const base = PLANS[plan]!;
   const groups = Object.keys(custom).length === 0 ? base : [{ ...base[0]!, limitVal: null, ...custom }];
-  const sides = side === 'both' ? (['convnet', 'torch'] as const) : ([side] as ('convnet' | 'torch')[]);
-  return { groups, sides: [...sides], out: resolve(out), threads, tableOnly, backend };
+  return { groups, sides, out: resolve(out), threads, tableOnly, backend };
 }
 
 /** The final epoch of one run. */
@@ -119,9 +135,9 @@ function runName(side: string, model: string, g: Group, seed: number): string {
 }
 
 /** Runs a command, streaming its output with a prefix; resolves to stdout. */
-function run(cmd: string, args: string[], prefix: string): Promise<string> {
+function run(cmd: string, args: string[], prefix: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -142,25 +158,26 @@ function fromLine(line: string): Result {
 /** The result of a finished run in `out`, or null. */
 function saved(args: Args, side: string, model: string, g: Group, seed: number): Result | null {
   const name = runName(side, model, g, seed);
-  const file = side === 'convnet' ? join(args.out, name, 'metrics.jsonl') : join(args.out, `${name}.jsonl`);
+  const file = side !== 'torch' ? join(args.out, name, 'metrics.jsonl') : join(args.out, `${name}.jsonl`);
   if (!existsSync(file)) return null;
   const lines = readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '');
   if (lines.length < g.epochs) return null;
   return fromLine(lines[g.epochs - 1]!);
 }
 
-async function runOne(args: Args, side: 'convnet' | 'torch', model: string, g: Group, seed: number): Promise<Result> {
+async function runOne(args: Args, side: Side, model: string, g: Group, seed: number): Promise<Result> {
   const done = saved(args, side, model, g, seed);
   if (done !== null) return done;
   const name = runName(side, model, g, seed);
   const limits = [...(g.limitTrain !== null ? ['--limit-train', String(g.limitTrain)] : []), ...(g.limitVal !== null ? ['--limit-val', String(g.limitVal)] : [])];
   const t0 = performance.now();
-  if (side === 'convnet') {
+  if (side !== 'torch') {
     const dir = join(args.out, name);
     // A run interrupted mid-way continues from its checkpoint.
     const resume = existsSync(join(dir, 'checkpoint.safetensors')) ? ['--resume'] : [];
-    const extra = resume.length > 0 ? [] : [...limits, '--seed', String(seed)];
-    await run(process.execPath, [CLI, 'train', model, '--epochs', String(g.epochs), ...extra, '--out', dir, '--backend', args.backend, ...resume], `[${name}]`);
+    const extra = resume.length > 0 ? [] : [...limits, '--seed', String(seed), ...(side === 'convnet-bf16' ? ['--precision', 'bf16-mixed'] : [])];
+    const env = side === 'convnet-bf16' ? { ...process.env, CONVNET_BF16: 'force' } : process.env;
+    await run(process.execPath, [CLI, 'train', model, '--epochs', String(g.epochs), ...extra, '--out', dir, '--backend', args.backend, ...resume], `[${name}]`, env);
   } else {
     const out = await run(PYTHON, [TORCH_SCRIPT, '--model', model, '--epochs', String(g.epochs), '--seed', String(seed), '--threads', String(args.threads), ...limits], `[${name}]`);
     writeFileSync(join(args.out, `${name}.jsonl`), out);
@@ -187,7 +204,7 @@ function table(args: Args, results: Map<string, Result>): string {
         const rs = g.seeds.map((s) => results.get(runName(side, model, g, s))).filter((r): r is Result => r !== undefined);
         if (rs.length === 0) continue;
         rows.push(
-          `| ${model} | ${g.epochs} | ${g.limitTrain ?? 60000} | ${side === 'convnet' ? 'convnet' : 'PyTorch 1.13'} | ${rs.length} | ` +
+          `| ${model} | ${g.epochs} | ${g.limitTrain ?? 60000} | ${SIDE_LABEL[side]} | ${rs.length} | ` +
             `${summary(rs.map((r) => r.valAcc), 3)} | ${summary(rs.map((r) => r.trainLoss), 3)} | ${summary([rs.reduce((a, r) => a + r.valLoss, 0) / rs.length], 3)} | ` +
             `${summary([rs.reduce((a, r) => a + r.imagesPerSec, 0) / rs.length], 0)} |`,
         );

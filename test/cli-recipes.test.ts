@@ -11,59 +11,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as cn from '../src/index.js';
+import { convnet, ok } from './helpers/cli.js';
 import { createModel } from '../src/models/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { BatchNorm } from '../src/nn/index.js';
 import { FASHION_MNIST_LABELS, loadFashionMnistSplit } from '../src/data/fashion-mnist-files.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const work = mkdtempSync(join(tmpdir(), 'convnet-cli-recipes-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `convnet ...args`; `killWhen` is polled every 10 ms and SIGKILLs the process once true. */
-function convnet(args: string[], opts: { timeoutMs?: number; killWhen?: () => boolean } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { timeout: opts.timeoutMs ?? 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    let poll: NodeJS.Timeout | null = null;
-    if (opts.killWhen) {
-      poll = setInterval(() => {
-        if (opts.killWhen!()) {
-          child.kill('SIGKILL');
-          clearInterval(poll!);
-        }
-      }, 10);
-    }
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      if (poll) clearInterval(poll);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
-}
-
-function ok(r: Run, what: string): Run {
-  assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
-  return r;
-}
 
 type Metrics = Record<string, number>;
 const metrics = (dir: string): Metrics[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Metrics);

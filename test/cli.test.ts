@@ -7,7 +7,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,40 +21,17 @@ import { FASHION_MNIST_LABELS, loadFashionMnistSplit } from '../src/data/fashion
 import { commands, parse } from '../src/cli/program.js';
 import { GLOBAL_OPTIONS } from '../src/cli/command.js';
 import { UsageError } from '../src/cli/args.js';
+import { CLI_MAIN, convnet, ok } from './helpers/cli.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const MAIN = CLI_MAIN;
 const work = mkdtempSync(join(tmpdir(), 'convnet-cli-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `convnet ...args` (asynchronously, so independent runs can overlap). */
-function convnet(args: string[], timeoutMs = 90_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-function ok(r: Run, what: string): Run {
-  assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
-  return r;
-}
 
 const isPng = (path: string): boolean => readFileSync(path).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
 
 // The zoo listing builds every model (VGG-19 included), the slowest command: start it now so it
 // overlaps with the tests below, and check it at the end.
-const modelsRun = convnet(['models', '--json'], 240_000);
+const modelsRun = convnet(['models', '--json'], { timeoutMs: 240_000 });
 
 // A small but real run: bnlenet at 28x28, 4 batches of 64 per epoch, 500 validation images.
 const TRAIN = ['--data', 'fashion-mnist', '--limit-train', '256', '--limit-val', '500', '--batch-size', '64', '--seed', '3', '--backend', 'native'];

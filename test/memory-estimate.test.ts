@@ -7,29 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as cn from '../src/index.js';
+import { convnet } from './helpers/cli.js';
+
 import { createModel, modelEntry } from '../src/models/index.js';
 import { estimateModelMemory } from '../src/models/memory.js';
 import { availableMemory, checkTrainingMemory, estimateTrainingMemory, OutOfMemoryError, trainStep } from '../src/train/index.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const backends = cn.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const);
-
-/** Runs `convnet args` and collects its output. */
-function convnet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-  });
-}
 
 test('memoryStats: live bytes and their peak, reset, the cache, workspaces', (t) => {
   for (const backend of backends) {
@@ -162,7 +147,7 @@ test('convnet bench and convnet train stop an absurd batch before allocating, in
     [bench, /^convnet: vgg11 at batch size 100000 needs about [\d.]+ TB to train, but only [\d.]+ [MGT]B is available \([^)]+\); the largest batch that fits is \d+ \(--batch-size \d+\)\n$/],
     [train, /^convnet: bnlenet at batch size 50000000 needs about [\d.]+ TB to train, .* the largest batch that fits is \d+ \(--batch-size \d+\)\n$/],
   ] as const) {
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, what);
     assert.equal(r.stdout, '');
   }
@@ -172,7 +157,7 @@ test('convnet bench and convnet train stop an absurd batch before allocating, in
 
 test('convnet summary prints the training-memory estimate (text and JSON)', async () => {
   const [text, json] = await Promise.all([convnet(['summary', 'bnlenet', '--batch-size', '64']), convnet(['summary', 'bnlenet', '--json'])]);
-  assert.equal(text.code, 0, text.stderr);
+  assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /training memory at batch 64 .*estimated from shapes/);
   assert.match(text.stdout, /saved for backward .* parameters .* gradients .* optimizer state/);
   assert.match(text.stdout, /= [\d.]+ [kMG]B peak resident memory/);

@@ -1,13 +1,14 @@
 /**
  * Memory is released deterministically: a loop of 1000 training steps of a small conv net keeps
- * the backend's live bytes and the process's resident memory flat.
+ * the backend's live bytes and the process's resident memory flat, in float32 and in bf16 mixed
+ * precision (autocast: bf16 copies of the weights and activations made and freed every step).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as cn from '../src/index.js';
 import type { Tensor } from '../src/index.js';
 
-function trainSteps(steps: number, onStep: (i: number) => void): void {
+function trainSteps(steps: number, onStep: (i: number) => void, bf16 = false): void {
   const gen = new cn.Generator(3);
   const param = (shape: number[], scale: number): Tensor => {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -23,9 +24,12 @@ function trainSteps(steps: number, onStep: (i: number) => void): void {
     cn.tidy(() => {
       const x = cn.randn([16, 1, 12, 12], { generator: gen });
       const y = cn.randint(0, 10, [16], { generator: gen });
-      let h = cn.maxPool2d(cn.conv2d(x, w1, b1).relu(), { kernelSize: 2 });
-      h = cn.linear(h.reshape([16, -1]), w2, b2);
-      const loss = cn.crossEntropy(h, y);
+      const forward = (): Tensor => {
+        let h = cn.maxPool2d(cn.conv2d(x, w1, b1).relu(), { kernelSize: 2 });
+        h = cn.linear(h.reshape([16, -1]), w2, b2);
+        return cn.crossEntropy(h, y);
+      };
+      const loss = bf16 ? cn.autocast({ dtype: 'bfloat16' }, forward) : forward();
       loss.backward();
       cn.noGrad(() => {
         for (const p of params) {
@@ -40,8 +44,8 @@ function trainSteps(steps: number, onStep: (i: number) => void): void {
   for (const p of params) p.dispose();
 }
 
-for (const backend of ['native', 'reference'] as const) {
-  test(`${backend}: 1000 training steps keep live tensor memory and RSS flat`, (t) => {
+for (const [backend, bf16] of [['native', false], ['reference', false], ['native', true]] as const) {
+  test(`${backend}${bf16 ? ', bf16-mixed' : ''}: 1000 training steps keep live tensor memory and RSS flat`, (t) => {
     if (backend === 'native' && !cn.nativeAvailable()) {
       t.skip('native addon not built');
       return;
@@ -56,7 +60,7 @@ for (const backend of ['native', 'reference'] as const) {
         if (i === 199) rss200 = process.memoryUsage().rss;
         // Every step frees everything it created: live bytes equal the parameters' bytes.
         if (i >= 99) assert.equal(k.memoryInUse(), after100, `live bytes changed at step ${i + 1}`);
-      });
+      }, bf16);
       const rssGrowth = process.memoryUsage().rss - rss200;
       assert.equal(k.memoryInUse(), start, 'disposing the parameters returns live bytes to the start');
       // 800 steps allocate ~1 GB in total; a leak of even one activation per step would add 10+ MB.

@@ -81,6 +81,9 @@ export function peakRss(): number | null {
   }
 }
 
+/** How the benchmark initializes its model (`model.materialize` on one image), for the estimate. */
+const BENCH_INIT = { initBatchSize: 1, init: 'materialize' } as const;
+
 function checkInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`benchTraining: ${name} must be an integer >= ${min}, got ${v}`);
 }
@@ -100,7 +103,7 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
   if (!(minSeconds >= 0)) throw new Error(`benchTraining: minSeconds must be >= 0, got ${minSeconds}`);
   const e = modelEntry(opts.model);
   // Before anything is allocated: a batch that cannot fit stops here, in one line.
-  const estimate = (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize }) : null;
+  const estimate = (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize, ...BENCH_INIT }) : null;
   resetPeakMemoryStats();
   manualSeed(opts.seed ?? 0);
   const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
@@ -182,7 +185,7 @@ export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<Be
   const e = modelEntry(opts.model);
   // The estimate models the CPU backends' memory; a GPU's is not checked (null in the result).
   const cpu = getBackend().name !== 'webgpu';
-  const estimate = cpu && (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize }) : null;
+  const estimate = cpu && (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize, ...BENCH_INIT }) : null;
   resetPeakMemoryStats();
   manualSeed(opts.seed ?? 0);
   const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];

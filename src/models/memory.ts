@@ -3,7 +3,7 @@
  * at a batch size, and the check `convnet train` / `convnet bench` run before anything is allocated.
  */
 import type { BackendName } from '../backend/index.js';
-import { checkTrainingMemory, estimateTrainingMemory, type AvailableMemory, type TrainingMemoryEstimate } from '../train/memory.js';
+import { checkTrainingMemory, estimateTrainingMemory, type AvailableMemory, type EstimateOptions, type TrainingMemoryEstimate } from '../train/memory.js';
 import { createModel, modelEntry } from './registry.js';
 
 /** Options of `estimateModelMemory` and `checkModelMemory`. */
@@ -14,8 +14,10 @@ export interface ModelMemoryOptions {
   imageShape?: readonly number[];
   /** Backend to count for (default: the current one). */
   backend?: BackendName;
-  /** Batch size of the lazy-initialization forward pass (default: the training batch, as `convnet bench`). */
+  /** Batch size of the lazy-initialization forward pass (default: the training batch). */
   initBatchSize?: number;
+  /** How the model is initialized: `'applyInit'` (default, `convnet train`) or `'materialize'` (`convnet bench`); see `EstimateOptions.init`. */
+  init?: EstimateOptions['init'];
   /** Process memory besides tensors (default: measured now). */
   runtime?: number;
 }
@@ -36,6 +38,7 @@ export function estimateModelMemory(name: string, o: ModelMemoryOptions = {}): T
   return estimateTrainingMemory(() => createModel(name, { inChannels }), shape, {
     backend: o.backend,
     initBatchSize: o.initBatchSize,
+    init: o.init,
     runtime: o.runtime,
     numClasses: modelEntry(name).numClasses,
   });
@@ -54,6 +57,7 @@ export function checkModelMemory(name: string, o: ModelMemoryOptions & { availab
     name,
     backend: o.backend,
     initBatchSize: o.initBatchSize,
+    init: o.init,
     runtime: o.runtime,
     available: o.available,
     numClasses: modelEntry(name).numClasses,

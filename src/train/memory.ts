@@ -73,8 +73,15 @@ export interface EstimateOptions {
   layout?: MetaLayout;
   /** Number of classes of the labels (default: 10). */
   numClasses?: number;
-  /** Batch size of the lazy-initialization forward pass (default: the training batch, as `convnet bench`). */
+  /** Batch size of the lazy-initialization forward pass (default: the training batch). */
   initBatchSize?: number;
+  /**
+   * How the model is initialized before training, as the caller will do it (the cached blocks its
+   * forward pass leaves shape the allocator's later reuse): `'applyInit'` (default; d2l's
+   * `apply_init`, a training-mode forward pass, as `convnet train`) or `'materialize'`
+   * (`Classifier.materialize`: an eval-mode pass without gradients, as `convnet bench`).
+   */
+  init?: 'applyInit' | 'materialize';
   /** Process memory besides tensors (default: measured now, see `runtimeMemory`). */
   runtime?: number;
   /** The optimizer (default: `model.configureOptimizers()`). */
@@ -93,6 +100,7 @@ export const TRAINING_RUNTIME_GROWTH = 32e6;
  * what it grows by while training runs (`TRAINING_RUNTIME_GROWTH`).
  */
 export function runtimeMemory(): number {
+  if (typeof process === 'undefined') return TRAINING_RUNTIME_GROWTH; // a browser: no process figures
   let rss = process.memoryUsage().rss;
   if (addon !== null) {
     const s = addon.memoryStats() as { reserved: number; scratchpad: number };
@@ -127,7 +135,8 @@ export function estimateTrainingMemory(create: () => Classifier, inputShape: rea
       model = create();
       const initShape = [opts.initBatchSize ?? N, ...shape.slice(1)];
       const xi = initShape[0] === N ? batch.x : zeros(initShape).keep();
-      model.applyInit([xi]);
+      if (opts.init === 'materialize') model.materialize(initShape);
+      else model.applyInit([xi]);
       if (xi !== batch.x) xi.dispose();
       model.train();
       optimizer = opts.optimizer?.(model) ?? model.configureOptimizers();

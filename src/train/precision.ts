@@ -31,7 +31,9 @@ export function resolvePrecision(requested: Precision, k: Kernels): ResolvedPrec
   }
   if (requested === 'fp32') return { precision: 'fp32', notice: null };
   const s = bf16Support(k);
-  if (s.ok || (process.env.CONVNET_BF16 === 'force' && k.dtypes.conv2d.includes('bfloat16'))) return { precision: 'bf16-mixed', notice: null };
+  // CONVNET_BF16=force: bf16 numerics where the kernels exist but are not fast (tests, accuracy checks).
+  const force = typeof process !== 'undefined' && process.env?.CONVNET_BF16 === 'force';
+  if (s.ok || (force && k.dtypes.conv2d.includes('bfloat16'))) return { precision: 'bf16-mixed', notice: null };
   return { precision: 'fp32', notice: `bf16-mixed is not available here (${s.why}): training in fp32` };
 }
 
