@@ -56,6 +56,8 @@ export interface MetaMemory {
 // ---- the native allocator, simulated ----------------------------------------------------------------
 
 const LARGE = 1 << 20;
+/** Blocks from this size on come from the arena (native/src/buf.cc kArenaMin). */
+const ARENA_MIN = 8 << 20;
 const PAGE = 4096;
 
 /** Bytes the native allocator hands out for a request (64-byte rounding, pages from 1 MiB). */
@@ -65,7 +67,7 @@ export function nativeBlockBytes(bytes: number): number {
 }
 
 /**
- * The policy of native/src/buf.cc: blocks under 1 MiB in per-size free lists, larger ones from one
+ * The policy of native/src/buf.cc: blocks under 8 MiB in per-size free lists, larger ones from one
  * arena, best fit with splitting and coalescing. Tracks the bytes it keeps free (cached).
  */
 class AllocatorSim {
@@ -77,7 +79,7 @@ class AllocatorSim {
 
   /** Returns a handle for `free`; updates `cached` (a cache hit takes from it). */
   alloc(n: number): number {
-    if (n < LARGE) {
+    if (n < ARENA_MIN) {
       const c = this.small.get(n) ?? 0;
       if (c > 0) {
         this.small.set(n, c - 1);
@@ -116,7 +118,7 @@ class AllocatorSim {
 
   free(n: number, handle: number): void {
     this.cached += n;
-    if (n < LARGE) {
+    if (n < ARENA_MIN) {
       this.small.set(n, (this.small.get(n) ?? 0) + 1);
       return;
     }
