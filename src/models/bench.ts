@@ -88,33 +88,93 @@ function checkInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`benchTraining: ${name} must be an integer >= ${min}, got ${v}`);
 }
 
+/** What both benchmarks set up before timing: the checked options, the model, its batch and optimizer. */
+interface BenchSetup {
+  batchSize: number;
+  warmup: number;
+  minSeconds: number;
+  steps: number;
+  inputShape: number[];
+  estimate: TrainingMemoryEstimate | null;
+  model: Classifier;
+  batch: Batch;
+  optimizer: OptimizerLike;
+  precision: Precision;
+  notice: string | null;
+}
+
 /**
- * Times training steps of `opts.model` at its default input size on the current backend.
- * @example benchTraining({ model: 'lenet', batchSize: 128, steps: 10 }).imagesPerSec
+ * Checks the options, runs the memory check (CPU backends: the estimate models their memory, not a
+ * GPU's) before anything is allocated, then builds the model, batch and optimizer; `fn` times steps
+ * on them and everything is freed afterwards, whatever happens.
  */
-export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
+function withBench<T>(opts: BenchTrainingOptions, fn: (b: BenchSetup) => T): T {
   const batchSize = opts.batchSize ?? 128;
   const warmup = opts.warmup ?? 1;
   const minSeconds = opts.minSeconds ?? 0;
-  let steps = opts.steps ?? 3;
+  const steps = opts.steps ?? 3;
   checkInt('batchSize', batchSize, 1);
   checkInt('steps', steps, 1);
   checkInt('warmup', warmup, 0);
   if (!(minSeconds >= 0)) throw new Error(`benchTraining: minSeconds must be >= 0, got ${minSeconds}`);
   const e = modelEntry(opts.model);
+  const cpu = getBackend().name !== 'webgpu';
   // Before anything is allocated: a batch that cannot fit stops here, in one line.
-  const estimate = (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize, ...BENCH_INIT }) : null;
+  const estimate = cpu && (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize, ...BENCH_INIT }) : null;
   resetPeakMemoryStats();
   manualSeed(opts.seed ?? 0);
   const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
   const model = createModel(opts.model);
   const batch: Batch = { x: randn(inputShape).keep(), y: randint(0, e.numClasses, [batchSize]).keep() };
+  const free = (): void => {
+    dispose(batch);
+    model.zeroGrad();
+    dispose(Object.values(model.stateDict()));
+    emptyCache(); // the next model starts from the same allocator state
+  };
+  let r: T;
   try {
     model.materialize([1, ...inputShape.slice(1)]);
     model.train();
     const optimizer = model.configureOptimizers();
     const { precision, notice } = resolvePrecision(opts.precision ?? 'fp32', batch.x.kernels);
-    for (let i = 0; i < warmup; i++) trainStep(model, optimizer, batch, 0, precision);
+    r = fn({ batchSize, warmup, minSeconds, steps, inputShape, estimate, model, batch, optimizer, precision, notice });
+  } catch (err) {
+    free();
+    throw err;
+  }
+  // An async `fn` (benchTrainingAsync): free once its steps have finished.
+  if (r instanceof Promise) return r.finally(free) as T;
+  free();
+  return r;
+}
+
+/** The result of `steps` timed steps that took `seconds` (memory figures: now, after them). */
+function benchResult(opts: BenchTrainingOptions, b: BenchSetup, steps: number, seconds: number): BenchTrainingResult {
+  opts.after?.({ model: b.model, optimizer: b.optimizer, batch: b.batch, steps });
+  return {
+    model: opts.model,
+    inputShape: b.inputShape,
+    steps,
+    seconds,
+    imagesPerSec: (steps * b.batchSize) / seconds,
+    precision: b.precision,
+    notice: b.notice,
+    memory: memoryStats(),
+    peakRss: peakRss(),
+    estimate: b.estimate,
+  };
+}
+
+/**
+ * Times training steps of `opts.model` at its default input size on the current backend.
+ * @example benchTraining({ model: 'lenet', batchSize: 128, steps: 10 }).imagesPerSec
+ */
+export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
+  return withBench(opts, (b) => {
+    const { model, optimizer, batch, precision, minSeconds } = b;
+    for (let i = 0; i < b.warmup; i++) trainStep(model, optimizer, batch, 0, precision);
+    let steps = b.steps;
     let t0 = performance.now();
     for (let i = 0; i < steps; i++) trainStep(model, optimizer, batch, 0, precision);
     let seconds = (performance.now() - t0) / 1000;
@@ -129,25 +189,8 @@ export function benchTraining(opts: BenchTrainingOptions): BenchTrainingResult {
         seconds = (performance.now() - t0) / 1000;
       } while (seconds < minSeconds);
     }
-    opts.after?.({ model, optimizer, batch, steps });
-    return {
-      model: opts.model,
-      inputShape,
-      steps,
-      seconds,
-      imagesPerSec: (steps * batchSize) / seconds,
-      precision,
-      notice,
-      memory: memoryStats(),
-      peakRss: peakRss(),
-      estimate,
-    };
-  } finally {
-    dispose(batch);
-    model.zeroGrad();
-    dispose(Object.values(model.stateDict()));
-    emptyCache(); // the next model starts from the same allocator state
-  }
+    return benchResult(opts, b, steps, seconds);
+  });
 }
 
 /** One trainer step that leaves the loss on the device (a GPU cannot read it synchronously). */
@@ -174,58 +217,21 @@ async function settle(loss: Tensor): Promise<void> {
  * @example (await benchTrainingAsync({ model: 'bnlenet', batchSize: 64, steps: 5 })).imagesPerSec
  */
 export async function benchTrainingAsync(opts: BenchTrainingOptions): Promise<BenchTrainingResult> {
-  const batchSize = opts.batchSize ?? 128;
-  const warmup = opts.warmup ?? 1;
-  const minSeconds = opts.minSeconds ?? 0;
-  const steps = opts.steps ?? 3;
-  checkInt('batchSize', batchSize, 1);
-  checkInt('steps', steps, 1);
-  checkInt('warmup', warmup, 0);
-  if (!(minSeconds >= 0)) throw new Error(`benchTrainingAsync: minSeconds must be >= 0, got ${minSeconds}`);
-  const e = modelEntry(opts.model);
-  // The estimate models the CPU backends' memory; a GPU's is not checked (null in the result).
-  const cpu = getBackend().name !== 'webgpu';
-  const estimate = cpu && (opts.checkMemory ?? true) ? checkModelMemory(opts.model, { batchSize, ...BENCH_INIT }) : null;
-  resetPeakMemoryStats();
-  manualSeed(opts.seed ?? 0);
-  const inputShape = [batchSize, e.inChannels, e.inputSize[0], e.inputSize[1]];
-  const model = createModel(opts.model);
-  const batch: Batch = { x: randn(inputShape).keep(), y: randint(0, e.numClasses, [batchSize]).keep() };
-  try {
-    model.materialize([1, ...inputShape.slice(1)]);
-    model.train();
-    const optimizer = model.configureOptimizers();
-    const { precision, notice } = resolvePrecision(opts.precision ?? 'fp32', batch.x.kernels);
-    for (let i = 0; i < warmup; i++) await settle(deviceStep(model, optimizer, batch, precision));
+  return withBench(opts, async (b) => {
+    const { model, optimizer, batch, precision } = b;
+    for (let i = 0; i < b.warmup; i++) await settle(deviceStep(model, optimizer, batch, precision));
     const t0 = performance.now();
     let seconds = 0;
     let done = 0;
     // Steps are queued without waiting for the device; only the last one is read back.
-    while (done < steps || seconds < minSeconds) {
+    while (done < b.steps || seconds < b.minSeconds) {
       const loss = deviceStep(model, optimizer, batch, precision);
       done++;
-      if (done >= steps) {
+      if (done >= b.steps) {
         await settle(loss);
         seconds = (performance.now() - t0) / 1000;
       } else loss.dispose();
     }
-    opts.after?.({ model, optimizer, batch, steps: done });
-    return {
-      model: opts.model,
-      inputShape,
-      steps: done,
-      seconds,
-      imagesPerSec: (done * batchSize) / seconds,
-      precision,
-      notice,
-      memory: memoryStats(),
-      peakRss: peakRss(),
-      estimate,
-    };
-  } finally {
-    dispose(batch);
-    model.zeroGrad();
-    dispose(Object.values(model.stateDict()));
-    emptyCache();
-  }
+    return benchResult(opts, b, done, seconds);
+  });
 }
